@@ -1,0 +1,1 @@
+"""Building blocks of the benchmark harness (benchmarks/run.py)."""
