@@ -1,0 +1,142 @@
+"""OAuth2 client credentials: one access token shared by every stream of a run."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import typing as t
+
+import backoff
+import requests
+from singer_sdk.exceptions import RetriableAPIError
+
+from tap_analytics.errors import TokenRequestError
+from tap_analytics.retry import TRANSIENT_ERRORS, RetryPolicy
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable
+
+logger = logging.getLogger("tap-analytics.auth")
+
+REFRESH_MARGIN = 60.0  # renew this long before expiry, or at 90 % of a shorter lifetime
+
+
+class ClientCredentialsAuth(requests.auth.AuthBase):
+    """Bearer token from the client-credentials grant, renewed before it expires.
+
+    The SDK's OAuthAuthenticator keeps a token per stream and does not retry the token
+    endpoint; the contract needs one token per run, renewal under concurrency, and
+    429/5xx retries on the token endpoint, so this class replaces it.
+    """
+
+    def __init__(  # noqa: PLR0913
+        self,
+        *,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        scope: str | None,
+        timeout: float,
+        retry: RetryPolicy,
+        session: requests.Session | None = None,
+    ) -> None:
+        """Keep the credentials; no request is made until a token is needed."""
+        self.token_url = token_url
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._scope = scope
+        self._timeout = timeout
+        self._retry = retry
+        self._session = session or requests.Session()
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._renew_at = 0.0
+        self.tokens_fetched = 0
+
+    def __repr__(self) -> str:
+        """Name the endpoint, never the secret or the token."""
+        return f"ClientCredentialsAuth(token_url={self.token_url!r})"
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Add the bearer token to a request."""
+        request.headers["Authorization"] = f"Bearer {self.access_token()}"
+        return request
+
+    def access_token(self) -> str:
+        """Return a valid token, fetching one when there is none or it is about to expire."""
+        with self._lock:
+            if self._token is None or time.monotonic() >= self._renew_at:
+                self._fetch()
+            assert self._token is not None  # noqa: S101 - _fetch sets it or raises
+            return self._token
+
+    def discard(self, token: str | None) -> None:
+        """Forget a token the API rejected, unless another thread already replaced it."""
+        with self._lock:
+            if token is None or token == self._token:
+                self._token = None
+
+    def _fetch(self) -> None:
+        """Request a token, retrying 429, 5xx and connection errors."""
+        fetch: Callable[[], requests.Response] = backoff.on_exception(
+            self._retry.wait_generator,
+            TRANSIENT_ERRORS,
+            max_tries=self._retry.max_tries,
+            jitter=self._retry.jitter,
+            on_backoff=self._log_backoff,
+            logger=None,
+        )(self._post)
+        body = fetch().json()
+        token, lifetime = body.get("access_token"), body.get("expires_in")
+        if not isinstance(token, str) or not token:
+            msg = f"Token endpoint {self.token_url} answered 200 without an access_token"
+            raise TokenRequestError(msg)
+        lifetime = float(lifetime) if isinstance(lifetime, int | float) else 3600.0
+        self._token = token
+        self._renew_at = time.monotonic() + max(lifetime - min(REFRESH_MARGIN, lifetime / 10), 0)
+        self.tokens_fetched += 1
+        logger.info("Fetched an access token valid for %.0f s", lifetime)
+
+    def _post(self) -> requests.Response:
+        """Send one token request (client credentials in the form body)."""
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+        }
+        if self._scope:
+            form["scope"] = self._scope
+        response = self._session.post(self.token_url, data=form, timeout=self._timeout)
+        if self._retry.is_retryable(response.status_code):
+            msg = f"Token endpoint {self.token_url} answered HTTP {response.status_code}"
+            raise RetriableAPIError(msg, response)
+        if response.status_code != requests.codes.ok:
+            raise TokenRequestError(self._refusal(response))
+        return response
+
+    def _refusal(self, response: requests.Response) -> str:
+        """Explain a refused token request with the RFC 6749 error, never the secret."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):  # the data endpoints' error shape
+            error = error.get("code")
+        description = body.get("error_description") if isinstance(body, dict) else None
+        detail = f" {error}" if error else ""
+        detail += f" ({description})" if description else ""
+        return (
+            f"Token request to {self.token_url} failed: HTTP {response.status_code}{detail}. "
+            "Check client_id, client_secret, scope and token_url."
+        )
+
+    def _log_backoff(self, details: t.Any) -> None:  # noqa: ANN401 - backoff's details dict
+        """Log a retry of the token endpoint."""
+        logger.warning(
+            "Token request failed (%s); retry %d in %.1f s",
+            details.get("exception"),
+            details.get("tries"),
+            details.get("wait"),
+        )

@@ -1,0 +1,43 @@
+"""Errors the tap raises, each with a message that says what failed and what to do."""
+
+from __future__ import annotations
+
+from singer_sdk.exceptions import FatalAPIError
+
+
+class AnalyticsAPIError(FatalAPIError):
+    """A request failed for good: the message names the stream, status, code and path."""
+
+
+class InvalidTokenError(AnalyticsAPIError):
+    """The API rejected the access token (401 invalid_token)."""
+
+    def __init__(self, message: str, token: str | None) -> None:
+        """Keep the rejected token so that only that token is discarded."""
+        super().__init__(message)
+        self.token = token
+
+
+class TokenRequestError(AnalyticsAPIError):
+    """The token endpoint refused the client credentials."""
+
+
+class BadPageError(AnalyticsAPIError):
+    """A 200 response whose body breaks the contract."""
+
+
+class StreamFailedError(Exception):
+    """One stream stopped early; the others went on."""
+
+
+class SyncIncompleteError(Exception):
+    """At least one selected stream was not delivered in full."""
+
+
+class SyncInterruptedError(BaseException):
+    """SIGTERM or SIGINT arrived: stop, save the last safe state, exit non-zero."""
+
+    def __init__(self, signum: int) -> None:
+        """Remember which signal stopped the run."""
+        super().__init__(f"interrupted by signal {signum}")
+        self.signum = signum

@@ -1,0 +1,61 @@
+"""One locked, buffered writer for every Singer message, so lines never interleave."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import typing as t
+
+import msgspec
+from singer_sdk.singerlib.encoding.base import GenericSingerWriter
+from singer_sdk.singerlib.encoding.simple import Message
+from typing_extensions import override
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+_encoder = msgspec.json.Encoder(decimal_format="number")
+
+
+def encode_line(message: object) -> bytes:
+    """Serialize one message dict as a JSON line."""
+    return _encoder.encode(message) + b"\n"
+
+
+class LockedWriter(GenericSingerWriter[bytes, Message]):
+    """Writes whole lines under one lock; flushes with every STATE so state never leads data."""
+
+    def __init__(self) -> None:
+        """Write to this process's stdout."""
+        self.lock = threading.RLock()
+        self._out: t.BinaryIO = sys.stdout.buffer
+
+    @override
+    def serialize_message(self, message: Message) -> bytes:
+        return encode_line(message.to_dict())
+
+    @override
+    def write_message(self, message: Message) -> None:
+        line = self.format_message(message)
+        with self.lock:
+            self._out.write(line)
+            if message.type == "STATE":
+                self._out.flush()
+
+    def write_lines(self, lines: Iterable[bytes]) -> None:
+        """Write pre-encoded lines as one block."""
+        with self.lock:
+            self._out.write(b"".join(lines))
+
+    def checkpoint(self, lines: Iterable[bytes], advance: Callable[[], dict[str, t.Any]]) -> None:
+        """Write records, then advance bookmarks and write the resulting STATE, atomically."""
+        with self.lock:
+            self._out.write(b"".join(lines))
+            state = advance()
+            self._out.write(encode_line({"type": "STATE", "value": state}))
+            self._out.flush()
+
+    def flush(self) -> None:
+        """Push buffered lines to the reader."""
+        with self.lock:
+            self._out.flush()

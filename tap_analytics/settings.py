@@ -1,0 +1,205 @@
+"""The tap's settings: their JSON Schema, the `client` alternative, and clear errors."""
+
+from __future__ import annotations
+
+import typing as t
+from datetime import datetime
+
+import jsonschema
+from singer_sdk import typing as th
+
+DEFAULT_PAGE_SIZE = 100
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_BACKOFF_FACTOR = 2.0
+DEFAULT_REQUEST_TIMEOUT = 300.0
+DEFAULT_MAX_PARALLEL_STREAMS = 4
+TOKEN_PATH = "/oauth/v1/token"  # noqa: S105 - a URL path, not a secret
+
+CONFIG_JSONSCHEMA: dict[str, t.Any] = th.PropertiesList(
+    th.Property(
+        "client_id",
+        th.StringType(min_length=1),
+        required=True,
+        title="Client ID",
+        description="OAuth2 client id.",
+    ),
+    th.Property(
+        "client_secret",
+        th.StringType(min_length=1),
+        required=True,
+        secret=True,
+        title="Client secret",
+        description="OAuth2 client secret.",
+    ),
+    th.Property(
+        "base_url",
+        th.StringType(pattern=r"^https?://[^\s/]+"),
+        required=True,
+        title="Base URL",
+        description="Root of the API, e.g. https://api.example.com.",
+    ),
+    th.Property(
+        "token_url",
+        th.StringType(pattern=r"^https?://[^\s/]+"),
+        title="Token URL",
+        description=f"OAuth2 token endpoint. Default: {{base_url}}{TOKEN_PATH}.",
+    ),
+    th.Property(
+        "scope",
+        th.StringType,
+        title="Scope",
+        description="OAuth2 scopes to request, space separated.",
+    ),
+    th.Property(
+        "start_date",
+        th.DateTimeType,
+        title="Start date",
+        description="First run only: extract records updated at or after this instant.",
+    ),
+    th.Property(
+        "page_size",
+        th.IntegerType(minimum=1, maximum=100),
+        default=DEFAULT_PAGE_SIZE,
+        title="Page size",
+        description="Records per request (`limit`), 1 to 100.",
+    ),
+    th.Property(
+        "request_timeout",
+        th.NumberType(exclusive_minimum=0),
+        default=DEFAULT_REQUEST_TIMEOUT,
+        title="Request timeout",
+        description="Seconds to wait for a response before retrying.",
+    ),
+    th.Property(
+        "max_retries",
+        th.IntegerType(minimum=0),
+        default=DEFAULT_MAX_RETRIES,
+        title="Max retries",
+        description="Retries of a failed request (429, 5xx, timeouts, dropped connections).",
+    ),
+    th.Property(
+        "backoff_factor",
+        th.NumberType(minimum=0),
+        default=DEFAULT_BACKOFF_FACTOR,
+        title="Backoff factor",
+        description="Retry n waits backoff_factor * 2**(n-1) seconds unless Retry-After says.",
+    ),
+    th.Property(
+        "max_parallel_streams",
+        th.IntegerType(minimum=1, maximum=32),
+        default=DEFAULT_MAX_PARALLEL_STREAMS,
+        title="Max parallel streams",
+        description="Streams synced at once; 1 syncs them one after another.",
+    ),
+    th.Property(
+        "client",
+        th.ObjectType(
+            th.Property("base_url", th.StringType),
+            th.Property(
+                "auth",
+                th.ObjectType(
+                    th.Property("type", th.StringType, allowed_values=["oauth2"]),
+                    th.Property("client_id", th.StringType),
+                    th.Property("client_secret", th.StringType, secret=True),
+                    th.Property("token_url", th.StringType),
+                    th.Property("scope", th.StringType),
+                    additional_properties=False,
+                ),
+            ),
+            additional_properties=False,
+        ),
+        title="Client (rest_api form)",
+        description="dlt rest_api-style client block; an alternative to the flat settings.",
+    ),
+    th.Property(
+        "resources",
+        th.ArrayType(th.ObjectType()),
+        title="Resources",
+        description="dlt rest_api-style resource declarations, each becoming a stream.",
+    ),
+    th.Property(
+        "resource_defaults",
+        th.ObjectType(),
+        title="Resource defaults",
+        description="Defaults merged into every declared resource.",
+    ),
+).to_dict()
+
+# Where a key of the rest_api `client` block lands among the flat settings.
+_CLIENT_KEYS = {
+    ("base_url",): "base_url",
+    ("auth", "client_id"): "client_id",
+    ("auth", "client_secret"): "client_secret",
+    ("auth", "token_url"): "token_url",
+    ("auth", "scope"): "scope",
+}
+
+
+def fold_client_block(config: dict[str, t.Any]) -> list[str]:
+    """Copy the `client` block into the flat settings; return conflicts as errors."""
+    client = config.get("client")
+    if not isinstance(client, dict):
+        return []
+    errors = []
+    for path, flat in _CLIENT_KEYS.items():
+        value: t.Any = client
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None:
+            continue
+        if config.get(flat) not in {None, value}:
+            where = "client." + ".".join(path)
+            secret = flat == "client_secret"
+            shown = "" if secret else f" ({config[flat]!r} vs {value!r})"
+            errors.append(f"Settings '{flat}' and '{where}' disagree{shown}: set only one")
+            continue
+        config[flat] = value
+    return errors
+
+
+def _setting_name(error: jsonschema.ValidationError) -> str:
+    """Return the dotted name of the setting a validation error is about."""
+    path = [str(part) for part in error.absolute_path]
+    if error.validator == "required" and error.message.startswith("'"):
+        path.append(error.message.split("'")[1])
+    return ".".join(path) or "config"
+
+
+def _describe(error: jsonschema.ValidationError, schema: dict[str, t.Any]) -> str:
+    """Say what is wrong with one setting, without echoing secret values."""
+    name = _setting_name(error)
+    if error.validator == "required":
+        return f"Setting '{name}' is required"
+    secret = bool(schema.get("properties", {}).get(name, {}).get("secret"))
+    if secret or "secret" in name:
+        return f"Setting '{name}' is invalid ({error.validator} {error.validator_value!r})"
+    return f"Setting '{name}' is invalid: {error.message}"
+
+
+def _is_datetime(value: object) -> bool:
+    """Tell whether a value is an RFC 3339 date-time (date-only is refused)."""
+    if not isinstance(value, str) or "T" not in value.upper():
+        return False
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def validate(config: dict[str, t.Any], schema: dict[str, t.Any]) -> list[str]:
+    """Validate settings, filling defaults; return one clear line per problem."""
+    errors = fold_client_block(config)
+    validator = jsonschema.Draft7Validator(schema)
+    errors += [_describe(e, schema) for e in validator.iter_errors(config)]
+    if "start_date" in config and not _is_datetime(config["start_date"]):
+        errors.append(
+            f"Setting 'start_date' is invalid: {config['start_date']!r} is not an RFC 3339 "
+            "date-time such as 2024-01-01T00:00:00Z"
+        )
+    for name, spec in schema.get("properties", {}).items():
+        if "default" in spec and config.get(name) is None:
+            config[name] = spec["default"]
+    if config.get("base_url") and not config.get("token_url"):
+        config["token_url"] = str(config["base_url"]).rstrip("/") + TOKEN_PATH
+    return sorted(set(errors), key=errors.index)

@@ -1,0 +1,183 @@
+"""The tap: settings, the stream list, and a run that syncs streams in parallel."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import typing as t
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from functools import cached_property
+
+from singer_sdk import Tap
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
+from typing_extensions import override
+
+from tap_analytics import resources, settings
+from tap_analytics.auth import ClientCredentialsAuth
+from tap_analytics.client import AnalyticsStream
+from tap_analytics.errors import SyncIncompleteError, SyncInterruptedError
+from tap_analytics.output import LockedWriter
+from tap_analytics.retry import RetryPolicy
+
+if t.TYPE_CHECKING:
+    from types import FrameType
+
+    from singer_sdk.helpers.capabilities import CapabilitiesEnum
+
+
+class TapAnalytics(Tap):
+    """Singer tap for the Analytics API v1."""
+
+    name = "tap-analytics"
+    package_name = "tap-analytics"
+    config_jsonschema = settings.CONFIG_JSONSCHEMA
+    message_writer_class = LockedWriter
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
+        TapCapabilities.CATALOG,
+        TapCapabilities.DISCOVER,
+        TapCapabilities.STATE,
+        TapCapabilities.ACTIVATE_VERSION,
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.FLATTENING,
+        PluginCapabilities.STRUCTURED_LOGGING,
+    ]  # no BATCH: batch files would bypass the bookmark and checkpoint path
+
+    @override
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        self.stop_requested = threading.Event()
+        super().__init__(*args, **kwargs)
+
+    @override
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        # The SDK's own check reports errors without naming settings clearly and
+        # knows nothing of the `client` block or of resource declarations.
+        errors = settings.validate(self._config, self.config_jsonschema)
+        try:
+            self.resources  # noqa: B018 - declarations are checked here, before any request
+        except resources.DeclarationError as exc:
+            errors.append(str(exc))
+        if errors and raise_errors:
+            summary = "Invalid settings: " + "; ".join(errors)
+            raise ConfigValidationError(summary, errors=errors)
+        for error in errors:
+            self.logger.warning(error)
+        return errors
+
+    @cached_property
+    def resources(self) -> list[resources.Resource]:
+        """Every resource this run serves: the built-ins and the declared ones."""
+        return resources.declare(
+            self._config.get("resource_defaults"),
+            self._config.get("resources"),
+            {
+                "page_size": self._config.get("page_size", settings.DEFAULT_PAGE_SIZE),
+                "max_retries": self._config.get("max_retries", settings.DEFAULT_MAX_RETRIES),
+                "backoff_factor": self._config.get(
+                    "backoff_factor", settings.DEFAULT_BACKOFF_FACTOR
+                ),
+            },
+        )
+
+    @cached_property
+    def auth(self) -> ClientCredentialsAuth:
+        """The access token every stream of this run shares."""
+        return ClientCredentialsAuth(
+            token_url=self.config["token_url"],
+            client_id=self.config["client_id"],
+            client_secret=self.config["client_secret"],
+            scope=self.config.get("scope"),
+            timeout=float(self.config["request_timeout"]),
+            retry=RetryPolicy(
+                max_retries=self.config["max_retries"],
+                backoff_factor=self.config["backoff_factor"],
+            ),
+        )
+
+    @property
+    def writer(self) -> LockedWriter:
+        """The one writer of every message of this run."""
+        return t.cast("LockedWriter", self.message_writer)
+
+    @override
+    def discover_streams(self) -> list[AnalyticsStream]:
+        streams = []
+        for resource in self.resources:
+            if resource.schema is None:
+                msg = f"resource '{resource.name}' declares no schema"
+                raise resources.DeclarationError(msg)
+            streams.append(AnalyticsStream(self, resource, dict(resource.schema)))
+        return streams
+
+    @override  # type: ignore[misc]  # final in the SDK; this run syncs streams in parallel
+    def sync_all(self) -> None:
+        self._reset_state_progress_markers()
+        self._set_compatible_replication_methods()
+        if self.state:
+            self._state_writer.write_state(self.state)
+        selected = [
+            s for s in self.streams.values() if isinstance(s, AnalyticsStream) and s.selected
+        ]
+        failures: dict[str, BaseException] = {}
+        workers = min(int(self.config["max_parallel_streams"]), max(len(selected), 1))
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="stream")
+        futures = {pool.submit(self._sync_stream, stream): stream.name for stream in selected}
+        try:
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    if (failure := future.exception()) is not None:
+                        failures[futures[future]] = failure
+        except SyncInterruptedError:
+            self.stop_requested.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            self._state_writer.write_state(self.state)
+            self.writer.flush()
+            raise
+        pool.shutdown(wait=True)
+        self.writer.flush()
+        if failures:
+            raise SyncIncompleteError(self._failure_summary(failures))
+
+    def _sync_stream(self, stream: AnalyticsStream) -> None:
+        """Sync one stream; its failure is reported at the end, not raised at once."""
+        if self.stop_requested.is_set():
+            raise SyncInterruptedError(0)
+        stream.sync()
+
+    @staticmethod
+    def _failure_summary(failures: dict[str, BaseException]) -> str:
+        """One line naming every failed stream, its cause, and what to do."""
+        causes = "; ".join(f"{name}: {failure}" for name, failure in sorted(failures.items()))
+        return (
+            f"{len(failures)} stream(s) incomplete ({', '.join(sorted(failures))}). {causes}. "
+            "The other streams were delivered; rerun with the last STATE to resume."
+        )
+
+    @override
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        # The SDK exits 0 here, which makes an interrupted run look complete.
+        self.stop_requested.set()
+        raise SyncInterruptedError(signum)
+
+    @classmethod
+    @override
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
+        try:
+            super().invoke(*args, **kwargs)
+        except SyncIncompleteError as exc:
+            cls.logger.error("Sync incomplete: %s", exc)  # noqa: TRY400 - the line says it all
+            sys.exit(1)
+        except SyncInterruptedError as exc:
+            cls.logger.error(  # noqa: TRY400
+                "Sync interrupted by signal %d; the last STATE written marks what was "
+                "delivered: rerun with it to resume",
+                exc.signum,
+            )
+            sys.exit(128 + exc.signum)
+
+
+if __name__ == "__main__":
+    TapAnalytics.cli()
