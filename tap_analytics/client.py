@@ -20,6 +20,7 @@ from typing_extensions import override
 from tap_analytics.errors import (
     AnalyticsAPIError,
     BadPageError,
+    InvalidStateError,
     InvalidTokenError,
     SyncInterruptedError,
 )
@@ -268,21 +269,25 @@ class AnalyticsStream(RESTStream[str | None]):
         writer = self._analytics_tap.writer
         return [writer.format_message(m) for m in self._generate_record_messages(record)]
 
-    def _start_from_state(self) -> None:
-        """Pick where this run starts: bookmark, start_date or the declared initial value."""
+    def check_state(self) -> str | None:
+        """Pick where this run starts; say what is wrong with the stored bookmark, if anything."""
+        self._bookmark = Bookmark()
         if self.resource.incremental is None:
-            return
+            return None
         bookmark = self.stream_state.get("replication_key_value")
         try:
             self._start_value = starting_value(
-                ("bookmark of stream " + repr(self.name), bookmark),
+                (f"the bookmark of stream '{self.name}'", bookmark),
                 ("start_date", self.config.get("start_date")),
-                ("initial_value", self.resource.incremental.initial_value),
+                (
+                    f"the initial_value of stream '{self.name}'",
+                    self.resource.incremental.initial_value,
+                ),
             )
         except BadBookmarkError as exc:
-            msg = f"stream '{self.name}': {exc}; fix or remove it in the state"
-            raise AnalyticsAPIError(msg) from None
+            return f"{exc}; fix or remove it in the state to resume"
         self._bookmark = Bookmark(bookmark if isinstance(bookmark, str) else None)
+        return None
 
     def _checkpoint(self, lines: list[bytes], written: Bookmark) -> None:
         """Write lines, then move the bookmark past them and write STATE."""
@@ -311,9 +316,8 @@ class AnalyticsStream(RESTStream[str | None]):
         # Resolve proxies once: requests would otherwise look them up on every request.
         session.proxies = requests.utils.get_environ_proxies(self.url_base)
         session.trust_env = False
-        self._start_from_state()
-        if self.replication_key is None:
-            self._bookmark = Bookmark()
+        if problem := self.check_state():
+            raise InvalidStateError(problem)
         verbatim = self._writes_records_verbatim()
         stop = self._analytics_tap.stop_requested
         lines: list[bytes] = []
@@ -323,6 +327,7 @@ class AnalyticsStream(RESTStream[str | None]):
                 for count, raw in enumerate(self.get_records(context), start=1):
                     if stop.is_set():
                         raise SyncInterruptedError(0)
+                    self._check_max_record_limit(count - 1)  # the SDK's dry-run limit
                     record = self._check_record(raw)
                     if self.replication_key:
                         chunk.advance(record[self.replication_key], what=self.replication_key)

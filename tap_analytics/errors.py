@@ -41,3 +41,7 @@ class SyncInterruptedError(BaseException):
         """Remember which signal stopped the run."""
         super().__init__(f"interrupted by signal {signum}")
         self.signum = signum
+
+
+class InvalidStateError(Exception):
+    """The state given to the run cannot be resumed from."""

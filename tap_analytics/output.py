@@ -25,10 +25,10 @@ def encode_line(message: object) -> bytes:
 class LockedWriter(GenericSingerWriter[bytes, Message]):
     """Writes whole lines under one lock; flushes with every STATE so state never leads data."""
 
-    def __init__(self) -> None:
-        """Write to this process's stdout."""
+    def __init__(self, out: t.BinaryIO | None = None) -> None:
+        """Write to `out`, by default this process's stdout."""
         self.lock = threading.RLock()
-        self._out: t.BinaryIO = sys.stdout.buffer
+        self.out: t.BinaryIO = out if out is not None else sys.stdout.buffer
 
     @override
     def serialize_message(self, message: Message) -> bytes:
@@ -38,24 +38,24 @@ class LockedWriter(GenericSingerWriter[bytes, Message]):
     def write_message(self, message: Message) -> None:
         line = self.format_message(message)
         with self.lock:
-            self._out.write(line)
+            self.out.write(line)
             if message.type == "STATE":
-                self._out.flush()
+                self.out.flush()
 
     def write_lines(self, lines: Iterable[bytes]) -> None:
         """Write pre-encoded lines as one block."""
         with self.lock:
-            self._out.write(b"".join(lines))
+            self.out.write(b"".join(lines))
 
     def checkpoint(self, lines: Iterable[bytes], advance: Callable[[], dict[str, t.Any]]) -> None:
         """Write records, then advance bookmarks and write the resulting STATE, atomically."""
         with self.lock:
-            self._out.write(b"".join(lines))
+            self.out.write(b"".join(lines))
             state = advance()
-            self._out.write(encode_line({"type": "STATE", "value": state}))
-            self._out.flush()
+            self.out.write(encode_line({"type": "STATE", "value": state}))
+            self.out.flush()
 
     def flush(self) -> None:
         """Push buffered lines to the reader."""
         with self.lock:
-            self._out.flush()
+            self.out.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing as t
 from datetime import UTC, datetime
 
 
@@ -34,11 +35,11 @@ class Bookmark:
         self.value = value
         self.instant = None if value is None else parse_instant(value, what=what)
 
-    def advance(self, value: str, *, what: str = "replication key") -> None:
+    def advance(self, value: object, *, what: str = "replication key") -> None:
         """Move forward to `value` if it is a later instant; never move back."""
         instant = parse_instant(value, what=what)
         if self.instant is None or instant > self.instant:
-            self.value, self.instant = value, instant
+            self.value, self.instant = t.cast("str", value), instant
 
 
 def starting_value(*candidates: tuple[str, object]) -> str | None:
@@ -46,5 +47,5 @@ def starting_value(*candidates: tuple[str, object]) -> str | None:
     best = Bookmark()
     for what, value in candidates:
         if value is not None:
-            best.advance(str(value) if not isinstance(value, str) else value, what=what)
+            best.advance(value, what=what)
     return best.value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import sys
 import threading
 import typing as t
@@ -16,7 +18,7 @@ from typing_extensions import override
 from tap_analytics import resources, settings
 from tap_analytics.auth import ClientCredentialsAuth
 from tap_analytics.client import AnalyticsStream
-from tap_analytics.errors import SyncIncompleteError, SyncInterruptedError
+from tap_analytics.errors import InvalidStateError, SyncIncompleteError, SyncInterruptedError
 from tap_analytics.output import LockedWriter
 from tap_analytics.retry import RetryPolicy
 
@@ -119,6 +121,9 @@ class TapAnalytics(Tap):
         selected = [
             s for s in self.streams.values() if isinstance(s, AnalyticsStream) and s.selected
         ]
+        problems = [problem for stream in selected if (problem := stream.check_state())]
+        if problems:
+            raise InvalidStateError("; ".join(problems))
         failures: dict[str, BaseException] = {}
         workers = min(int(self.config["max_parallel_streams"]), max(len(selected), 1))
         pool = ThreadPoolExecutor(workers, thread_name_prefix="stream")
@@ -156,6 +161,28 @@ class TapAnalytics(Tap):
             "The other streams were delivered; rerun with the last STATE to resume."
         )
 
+    @classmethod
+    def _checked_state_file(cls, state_file: t.IO[str]) -> t.IO[str]:
+        """Refuse a state file that is not a JSON object, with one line, before any request."""
+        text = state_file.read()
+        name = getattr(state_file, "name", "state file")
+        try:
+            state = json.loads(text) if text.strip() else {}
+        except json.JSONDecodeError as exc:
+            cls.logger.error(  # noqa: TRY400 - one line, no traceback
+                "Invalid state: %s is not valid JSON (%s). Fix it, or remove --state to "
+                "start from start_date.",
+                name,
+                exc,
+            )
+            sys.exit(1)
+        if not isinstance(state, dict) or not isinstance(state.get("bookmarks", {}), dict):
+            cls.logger.error(
+                "Invalid state: %s must be a JSON object with a 'bookmarks' object.", name
+            )
+            sys.exit(1)
+        return io.StringIO(text)
+
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         # The SDK exits 0 here, which makes an interrupted run look complete.
@@ -165,8 +192,13 @@ class TapAnalytics(Tap):
     @classmethod
     @override
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
+        if kwargs.get("state") is not None:
+            kwargs["state"] = cls._checked_state_file(kwargs["state"])
         try:
             super().invoke(*args, **kwargs)
+        except InvalidStateError as exc:
+            cls.logger.error("Invalid state: %s", exc)  # noqa: TRY400 - no traceback wanted
+            sys.exit(1)
         except SyncIncompleteError as exc:
             cls.logger.error("Sync incomplete: %s", exc)  # noqa: TRY400 - the line says it all
             sys.exit(1)

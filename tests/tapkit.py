@@ -1,0 +1,137 @@
+"""Run the tap in-process or as a subprocess and read back its Singer messages."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import typing as t
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tap_analytics.tap import TapAnalytics
+
+CLIENT_ID = "sandbox-client"
+CLIENT_SECRET = "sandbox-secret"  # noqa: S105 - the sandbox's test credential
+TAP = str(Path(sys.executable).with_name("tap-analytics"))
+
+
+def config_for(base_url: str, **overrides: t.Any) -> dict[str, t.Any]:
+    """A config for the sandbox with fast retries."""
+    config = {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "base_url": base_url,
+        "backoff_factor": 0.01,
+        "request_timeout": 5,
+    }
+    config.update(overrides)
+    return config
+
+
+@dataclass
+class Run:
+    """The messages of one tap run."""
+
+    messages: list[dict[str, t.Any]]
+    stderr: str = ""
+    returncode: int = 0
+    error: BaseException | None = None
+    records: dict[str, list[dict[str, t.Any]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Group records by stream."""
+        for message in self.messages:
+            if message["type"] == "RECORD":
+                self.records.setdefault(message["stream"], []).append(message["record"])
+
+    @property
+    def states(self) -> list[dict[str, t.Any]]:
+        """Every STATE value, in order."""
+        return [m["value"] for m in self.messages if m["type"] == "STATE"]
+
+    @property
+    def last_state(self) -> dict[str, t.Any]:
+        """The last STATE value."""
+        return self.states[-1]
+
+    def ids(self, stream: str) -> list[str]:
+        """Record ids of a stream, in order."""
+        return [r["id"] for r in self.records.get(stream, [])]
+
+    def bookmark(self, stream: str) -> str | None:
+        """The final bookmark of a stream."""
+        return self.last_state.get("bookmarks", {}).get(stream, {}).get("replication_key_value")
+
+
+def parse_lines(data: bytes) -> list[dict[str, t.Any]]:
+    """Parse Singer JSON lines; a partial last line (a killed run) is ignored."""
+    messages = []
+    for line in data.splitlines():
+        try:
+            messages.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return messages
+
+
+def run_tap(
+    config: dict[str, t.Any],
+    *,
+    state: dict[str, t.Any] | None = None,
+    catalog: dict[str, t.Any] | None = None,
+    expect_failure: bool = False,
+) -> Run:
+    """Run a sync in this process and collect its messages."""
+    tap = TapAnalytics(config=dict(config), state=state, catalog=catalog, validate_config=True)
+    out = io.BytesIO()
+    tap.writer.out = out
+    error: BaseException | None = None
+    try:
+        tap.sync_all()
+    except Exception as exc:  # noqa: BLE001 - returned to the test
+        if not expect_failure:
+            raise
+        error = exc
+    else:
+        assert not expect_failure, "the sync was expected to fail"
+    return Run(parse_lines(out.getvalue()), error=error)
+
+
+def run_cli(
+    config: dict[str, t.Any] | None,
+    *args: str,
+    state: dict[str, t.Any] | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> Run:
+    """Run the tap's command line and collect stdout messages, stderr and exit code."""
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = [TAP, *args]
+        if config is not None:
+            Path(tmp, "config.json").write_text(json.dumps(config))
+            argv += ["--config", str(Path(tmp, "config.json"))]
+        if state is not None:
+            Path(tmp, "state.json").write_text(json.dumps(state))
+            argv += ["--state", str(Path(tmp, "state.json"))]
+        result = subprocess.run(
+            argv,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+            env={**os.environ, **(env or {})},
+        )
+    return Run(parse_lines(result.stdout), result.stderr.decode(), result.returncode)
+
+
+def catalog_selecting(config: dict[str, t.Any], streams: set[str]) -> dict[str, t.Any]:
+    """A discovered catalog with only some streams selected."""
+    catalog = TapAnalytics(config=dict(config)).catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    return catalog

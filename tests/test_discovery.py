@@ -1,0 +1,53 @@
+"""Discovery: offline, no credentials, contract schemas with exact names and nullability."""
+
+from __future__ import annotations
+
+import json
+
+from tapkit import TAP, run_cli
+
+import subprocess
+
+STREAMS = {"customers", "sessions", "events", "campaigns"}
+
+
+def discover() -> dict:
+    """Run --discover with no config at all."""
+    result = subprocess.run([TAP, "--discover"], capture_output=True, check=True, timeout=60)
+    return json.loads(result.stdout)
+
+
+def test_discover_needs_no_network_and_no_credentials():
+    catalog = discover()
+    assert {s["tap_stream_id"] for s in catalog["streams"]} == STREAMS
+    for stream in catalog["streams"]:
+        assert stream["key_properties"] == ["id"]
+        assert stream["replication_key"] == "updated_at"
+        assert stream["replication_method"] == "INCREMENTAL"
+        assert "$ref" not in json.dumps(stream["schema"]), "fragments must be inlined"
+
+
+def test_schemas_follow_the_contract():
+    schemas = {s["tap_stream_id"]: s["schema"]["properties"] for s in discover()["streams"]}
+    customers, sessions = schemas["customers"], schemas["sessions"]
+    assert customers["email"]["type"] == ["string", "null"]
+    assert customers["total_events"]["type"] == "integer"
+    assert customers["tags"] == {"type": "array", "items": {"type": "string"}}
+    assert customers["created_at"]["format"] == "date-time"
+    assert customers["attributes"]["type"] == "object"
+    assert "user_id" not in json.dumps(schemas)
+    assert set(sessions["utm"]["properties"]) == {"source", "medium", "campaign", "term", "content"}
+    assert sessions["utm"]["description"]
+    assert sessions["ended_at"]["type"] == ["string", "null"]
+    assert schemas["events"]["properties"]["type"] == "object"
+    assert schemas["campaigns"]["starts_on"] == {"type": "string", "format": "date"}
+    assert schemas["campaigns"]["ends_on"]["type"] == ["string", "null"]
+    expected_fields = {
+        "customers": 13, "sessions": 13, "events": 9, "campaigns": 10,
+    }
+    assert {name: len(props) for name, props in schemas.items()} == expected_fields
+
+
+def test_discover_with_bad_credentials_still_works():
+    run = run_cli({"client_id": "x", "client_secret": "y", "base_url": "http://127.0.0.1:9"}, "--discover")
+    assert run.returncode == 0, run.stderr

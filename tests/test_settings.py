@@ -1,0 +1,88 @@
+"""Settings: names, defaults, the `client` block, env vars, and refusals before any request."""
+
+from __future__ import annotations
+
+import pytest
+from singer_sdk.exceptions import ConfigValidationError
+
+from tap_analytics.tap import TapAnalytics
+from tapkit import CLIENT_SECRET, config_for, run_cli, run_tap
+
+BAD_SETTINGS = [
+    ({"client_id": None}, "client_id"),
+    ({"client_secret": None}, "client_secret"),
+    ({"base_url": None}, "base_url"),
+    ({"base_url": "not a url"}, "base_url"),
+    ({"page_size": 0}, "page_size"),
+    ({"page_size": 101}, "page_size"),
+    ({"page_size": "ten"}, "page_size"),
+    ({"start_date": "yesterday"}, "start_date"),
+    ({"start_date": "2024-13-45T00:00:00Z"}, "start_date"),
+    ({"max_retries": -1}, "max_retries"),
+    ({"request_timeout": 0}, "request_timeout"),
+    ({"backoff_factor": "fast"}, "backoff_factor"),
+]
+
+
+def without_nones(config: dict) -> dict:
+    return {k: v for k, v in config.items() if v is not None}
+
+
+@pytest.mark.parametrize(("change", "name"), BAD_SETTINGS)
+def test_bad_setting_is_refused_by_name_before_any_request(sandbox, change, name):
+    config = without_nones({**config_for(sandbox.base_url), **change})
+    run = run_cli(config)
+    assert run.returncode == 1
+    assert f"'{name}'" in run.stderr.strip().splitlines()[-1] or f"'{name}'" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert run.messages == []
+    assert sandbox.request_log() == [], "nothing may be requested with bad settings"
+    assert CLIENT_SECRET not in run.stderr
+
+
+def test_defaults_and_token_url():
+    tap = TapAnalytics(config=config_for("http://api.test/"), validate_config=True)
+    assert tap.config["page_size"] == 100
+    assert tap.config["max_retries"] == 3
+    assert tap.config["token_url"] == "http://api.test/oauth/v1/token"
+
+
+def test_settings_from_environment(sandbox, monkeypatch):
+    monkeypatch.setenv("TAP_ANALYTICS_CLIENT_ID", "sandbox-client")
+    monkeypatch.setenv("TAP_ANALYTICS_CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("TAP_ANALYTICS_BASE_URL", sandbox.base_url)
+    monkeypatch.setenv("TAP_ANALYTICS_PAGE_SIZE", "7")
+    tap = TapAnalytics(config={}, parse_env_config=True, validate_config=True)
+    assert tap.config["page_size"] == 7
+    assert tap.config["base_url"] == sandbox.base_url
+
+
+def test_client_block_is_an_alternative_to_flat_settings(sandbox):
+    config = {
+        "client": {
+            "base_url": sandbox.base_url,
+            "auth": {
+                "type": "oauth2",
+                "client_id": "sandbox-client",
+                "client_secret": CLIENT_SECRET,
+                "token_url": sandbox.base_url + "/oauth/v1/token",
+            },
+        },
+        "backoff_factor": 0.01,
+    }
+    run = run_tap(config)
+    assert len(run.records["customers"]) == sandbox.counts()["customers"]
+
+
+def test_client_block_disagreeing_with_flat_setting_is_refused(sandbox):
+    config = config_for(sandbox.base_url, client={"base_url": "http://elsewhere.test"})
+    with pytest.raises(ConfigValidationError, match="'base_url' and 'client.base_url' disagree"):
+        TapAnalytics(config=config, validate_config=True)
+
+
+def test_disagreeing_secrets_are_not_echoed(sandbox):
+    config = config_for(sandbox.base_url, client={"auth": {"client_secret": "other-secret"}})
+    with pytest.raises(ConfigValidationError) as caught:
+        TapAnalytics(config=config, validate_config=True)
+    assert "other-secret" not in str(caught.value.errors)
+    assert CLIENT_SECRET not in str(caught.value.errors)
