@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import sys
 import threading
@@ -15,7 +16,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 from typing_extensions import override
 
-from tap_analytics import resources, settings
+from tap_analytics import inference, resources, settings
 from tap_analytics.auth import ClientCredentialsAuth
 from tap_analytics.client import AnalyticsStream
 from tap_analytics.errors import InvalidStateError, SyncIncompleteError, SyncInterruptedError
@@ -26,6 +27,11 @@ if t.TYPE_CHECKING:
     from types import FrameType
 
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
+
+    from tap_analytics.resources import Resource
+
+
+SAMPLE_RECORDS = 200  # records read to infer a schema for a resource that declares none
 
 
 class TapAnalytics(Tap):
@@ -68,7 +74,7 @@ class TapAnalytics(Tap):
         return errors
 
     @cached_property
-    def resources(self) -> list[resources.Resource]:
+    def resources(self) -> list[Resource]:
         """Every resource this run serves: the built-ins and the declared ones."""
         return resources.declare(
             self._config.get("resource_defaults"),
@@ -104,13 +110,39 @@ class TapAnalytics(Tap):
 
     @override
     def discover_streams(self) -> list[AnalyticsStream]:
-        streams = []
+        streams, unsampled = [], {}
         for resource in self.resources:
-            if resource.schema is None:
-                msg = f"resource '{resource.name}' declares no schema"
-                raise resources.DeclarationError(msg)
-            streams.append(AnalyticsStream(self, resource, dict(resource.schema)))
+            schema = resource.schema
+            if schema is None:
+                try:
+                    schema = self._sampled_schema(resource)
+                except Exception as exc:  # noqa: BLE001 - reported by resource name below
+                    unsampled[resource.name] = exc
+                    continue
+            streams.append(AnalyticsStream(self, resource, dict(schema)))
+        if unsampled:
+            names = ", ".join(f"'{name}'" for name in unsampled)
+            causes = "; ".join(f"{name}: {exc}" for name, exc in unsampled.items())
+            msg = (
+                f"resource(s) {names} declare no schema and the API could not be sampled "
+                f"({causes}): give each a 'schema', or discover with network and credentials"
+            )
+            raise resources.DeclarationError(msg)
         return streams
+
+    def _sampled_schema(self, resource: Resource) -> dict[str, t.Any]:
+        """Infer a schema from the first pages of a resource that declares none."""
+        probe = AnalyticsStream(self, resource, {"type": "object", "properties": {}})
+        sample = list(itertools.islice(probe.get_records(None), SAMPLE_RECORDS))
+        keys = [*resource.primary_key, *([probe.replication_key] if probe.replication_key else [])]
+        schema = inference.infer_schema(sample, required=keys)
+        self.logger.info(
+            "Inferred the schema of resource '%s' from %d sample record(s); declare a "
+            "'schema' to make it exact",
+            resource.name,
+            len(sample),
+        )
+        return schema
 
     @override  # type: ignore[misc]  # final in the SDK; this run syncs streams in parallel
     def sync_all(self) -> None:
