@@ -33,6 +33,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--per-stream", type=int, default=15_000)
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--sandbox", type=Path, default=SANDBOX_EXE)
+    parser.add_argument(
+        "--gil", action="store_true", help="py-spy: sample only the thread holding the GIL"
+    )
     return parser.parse_args()
 
 
@@ -53,7 +56,7 @@ def profile_command(args: argparse.Namespace, cmd: list[str]) -> list[str]:
     raw = str(OUT / "profile.collapsed")
     rate = str(args.rate)
     spy = [str(VENV_BIN / "py-spy"), "record", "--function", "-r", rate, "-f", "raw", "-o", raw]
-    return [*spy, "--", *cmd]
+    return [*spy, *(["--gil"] if args.gil else []), "--", *cmd]
 
 
 def label(frame: str) -> str:

@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.chart_env import draw_png
 from harness.contenders import ALL
 from harness.paths import REPO, RESULTS, SANDBOX_EXE, WORK
 from harness.report import render
@@ -115,17 +116,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def write(results: dict[str, Any], out: Path) -> None:
-    """Write latest.json, latest.md and, if matplotlib is there, latest.png."""
+    """Write latest.json, latest.md and latest.png (drawn in benchmarks/.work/chart-venv)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
     markdown = render(results)
     (out / "latest.md").write_text(markdown)
-    try:
-        from harness.chart import draw  # noqa: PLC0415 - matplotlib is optional
-    except ImportError as exc:
-        print(f"no chart ({exc}); install matplotlib", file=sys.stderr)
-    else:
-        draw(results, out / "latest.png")
+    draw_png(out / "latest.json", out / "latest.png")
     print(f"\n{markdown}\nwritten to {out.relative_to(REPO)}/latest.{{md,json,png}}")
 
 

@@ -1,7 +1,10 @@
-"""Draw the results as a PNG chart (benchmarks/results/latest.png); needs matplotlib."""
+"""Draw the results as a PNG chart; run in the chart venv: python -m harness.chart JSON PNG."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import matplotlib as mpl
@@ -14,8 +17,6 @@ from harness.contenders import ALL
 from harness.report import growth, ratio, rss, wall
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from matplotlib.axes import Axes
 
 COLOURS = {"floor": "#7f7f7f", "tap": "#1f77b4", "stock": "#ff7f0e"}
@@ -74,3 +75,13 @@ def draw(results: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def main() -> None:
+    """Draw the PNG named by the second argument from the JSON named by the first."""
+    results_json, png = (Path(arg) for arg in sys.argv[1:3])
+    draw(json.loads(results_json.read_text()), png)
+
+
+if __name__ == "__main__":
+    main()
