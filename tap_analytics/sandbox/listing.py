@@ -1,0 +1,137 @@
+"""GET /v1/{resource}: validation of the query, keyset pages and the page-level faults."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from tap_analytics.sandbox.cursors import START, Cursor, InvalidCursorError, decode_cursor
+from tap_analytics.sandbox.instants import parse_instant
+from tap_analytics.sandbox.responses import Request, Response
+
+if TYPE_CHECKING:
+    from tap_analytics.sandbox.faults import FaultRule
+    from tap_analytics.sandbox.store import ResourceStore
+
+MAX_LIMIT = 100
+INTEGER = re.compile(r"-?\d{1,12}")
+# The three shapes of a last page, all allowed by the contract.
+LAST_PAGE_PAGING = (None, b"{}", b'{"next":null}')
+
+
+class InvalidParameterError(ValueError):
+    """A query parameter the contract rejects with 400 invalid_parameter."""
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """A validated list request: where to start, how many, and the position of the start."""
+
+    limit: int
+    start: int
+    position: Cursor
+    after: str | None
+
+
+def parse_query(request: Request, store: ResourceStore) -> PageQuery:
+    """Validate limit, after and updated_since; raise InvalidParameterError if one is bad."""
+    limit_text = request.query.get("limit", str(MAX_LIMIT))
+    if not INTEGER.fullmatch(limit_text) or not 1 <= int(limit_text) <= MAX_LIMIT:
+        msg = f"limit must be an integer from 1 to {MAX_LIMIT}, not {limit_text!r}"
+        raise InvalidParameterError(msg)
+    position = Cursor(store.resource, START, "")
+    start = 0
+    after = request.query.get("after")
+    if after is not None:
+        try:
+            position = decode_cursor(after, store.resource)
+        except InvalidCursorError as error:
+            raise InvalidParameterError(str(error)) from error
+        start = store.position_after(position.updated, position.record_id)
+    since_text = request.query.get("updated_since")
+    if since_text is not None:
+        try:
+            since = parse_instant(since_text)
+        except ValueError as error:
+            msg = f"updated_since must be an RFC 3339 timestamp, not {since_text!r}"
+            raise InvalidParameterError(msg) from error
+        since_start = store.position_since(since)
+        if since_start > start:
+            start, position = since_start, Cursor(store.resource, since, "")
+    return PageQuery(int(limit_text), start, position, after)
+
+
+@dataclass
+class Page:
+    """The parts of a page body, before they are joined."""
+
+    records: list[bytes]
+    next_cursor: str | None
+    has_data: bool = True
+    data_is_list: bool = True
+
+
+def plan_page(store: ResourceStore, query: PageQuery, rule: FaultRule | None) -> Page:
+    """Choose the records and the next cursor of a page, spoiled by `rule` if given."""
+    end = min(query.start + query.limit, len(store))
+    records = store.bodies[query.start : end]
+    next_cursor = None
+    if end < len(store):
+        next_cursor = Cursor(store.resource, store.updated[end - 1], store.ids[end - 1]).encode()
+    if query.position.repeat:  # a cursor handed out by a repeat_cursor fault keeps repeating
+        next_cursor = query.after
+    kind = rule.kind if rule else None
+    if kind == "empty":  # same position, new encoding: nothing is lost and nothing repeats
+        position = query.position
+        resumed = Cursor(
+            position.resource, position.updated, position.record_id, position.nonce + 1
+        )
+        return Page([], resumed.encode())
+    if kind == "repeat_cursor":
+        repeating = Cursor(
+            store.resource, query.position.updated, query.position.record_id, 0, repeat=True
+        )
+        next_cursor = query.after or repeating.encode()
+    elif kind == "missing_field" and rule and records:
+        first = json.loads(records[0])
+        first.pop(rule.field, None)
+        records = [json.dumps(first, separators=(",", ":")).encode(), *records[1:]]
+    return Page(
+        records, next_cursor, has_data=kind != "no_data", data_is_list=kind != "data_not_list"
+    )
+
+
+def render_page(page: Page, request: Request, limit: int, last_page_shape: int) -> bytes:
+    """Join a page's pre-encoded records and paging into the response body."""
+    parts = []
+    if page.has_data:
+        data = b"[" + b",".join(page.records) + b"]" if page.data_is_list else b"{}"
+        parts.append(b'"data":' + data)
+    if page.next_cursor is not None:
+        link = f"http://{request.headers.get('host', 'localhost')}{request.path}"
+        link += f"?limit={limit}&after={quote(page.next_cursor, safe='')}"
+        next_page = {"after": page.next_cursor, "link": link}
+        parts.append(b'"paging":{"next":' + json.dumps(next_page).encode() + b"}")
+    else:
+        paging = LAST_PAGE_PAGING[last_page_shape % len(LAST_PAGE_PAGING)]
+        if paging is not None:
+            parts.append(b'"paging":' + paging)
+    parts.append(b'"meta":{"count":' + str(len(page.records)).encode() + b"}")
+    return b"{" + b",".join(parts) + b"}"
+
+
+def list_response(
+    store: ResourceStore,
+    request: Request,
+    query: PageQuery,
+    rule: FaultRule | None,
+    last_page_shape: int,
+) -> tuple[Response, bool]:
+    """Answer a validated list request; also return whether this was a last page."""
+    page = plan_page(store, query, rule)
+    body = render_page(page, request, query.limit, last_page_shape)
+    action = "truncate" if rule and rule.kind == "truncated" else "send"
+    return Response(200, body, action=action), page.next_cursor is None

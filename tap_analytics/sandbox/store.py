@@ -1,0 +1,87 @@
+"""The records of one resource in API order, with keyset lookup and updates."""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_left, bisect_right
+from typing import TYPE_CHECKING, Any
+
+from tap_analytics.sandbox.instants import MICROS, format_instant
+from tap_analytics.sandbox.records import encode
+
+if TYPE_CHECKING:
+    from tap_analytics.sandbox.generate import GeneratedResource
+
+UPDATE_STEPS = (MICROS, MICROS + 250_000, 2 * MICROS, MICROS // 2)
+Record = dict[str, Any]
+
+
+class ResourceStore:
+    """Parallel lists (updated_at instant, id, JSON body), sorted by (updated_at, id)."""
+
+    def __init__(self, resource: str, generated: GeneratedResource) -> None:
+        """Take ownership of a freshly generated resource."""
+        self.resource = resource
+        self.updated = generated.updated
+        self.ids = generated.ids
+        self.bodies = generated.bodies
+        self.update_count = 0
+
+    def __len__(self) -> int:
+        """Return the number of records."""
+        return len(self.ids)
+
+    def position_after(self, updated: int, record_id: str) -> int:
+        """Return the index of the first record strictly after (updated, record_id)."""
+        low = bisect_left(self.updated, updated)
+        high = bisect_right(self.updated, updated, low)
+        return bisect_right(self.ids, record_id, low, high)
+
+    def position_since(self, since: int) -> int:
+        """Return the index of the first record with updated_at >= since."""
+        return bisect_left(self.updated, since)
+
+    def records(self) -> list[Record]:
+        """Return every record, decoded, in API order."""
+        return [json.loads(body) for body in self.bodies]
+
+    def ids_spread(self, count: int) -> list[str]:
+        """Return `count` ids spread evenly over the current order."""
+        total = len(self.ids)
+        count = min(count, total)
+        return [self.ids[(2 * index + 1) * total // (2 * count)] for index in range(count)]
+
+    def update(self, record_ids: list[str]) -> list[Record]:
+        """Give each record a new latest updated_at and a visibly changed field."""
+        known = set(self.ids)
+        missing = [record_id for record_id in record_ids if record_id not in known]
+        if missing:
+            msg = f"unknown ids in {self.resource}: {missing}"
+            raise KeyError(msg)
+        updated_records = []
+        for record_id in dict.fromkeys(record_ids):
+            index = self.ids.index(record_id)
+            record = json.loads(self.bodies[index])
+            self.update_count += 1
+            latest = self.updated[-1] + UPDATE_STEPS[self.update_count % len(UPDATE_STEPS)]
+            del self.updated[index], self.ids[index], self.bodies[index]
+            record["updated_at"] = format_instant(latest)
+            change_visible_field(record, self.update_count)
+            self.updated.append(latest)
+            self.ids.append(record_id)
+            self.bodies.append(encode(record))
+            updated_records.append(record)
+        return updated_records
+
+
+def change_visible_field(record: Record, number: int) -> None:
+    """Change a field a client would notice, in a way that depends on the resource."""
+    if "email" in record:  # customers and resource
+        record["name"] = f"Updated Name {number}"
+    elif "channel" in record:  # campaigns
+        record["name"] = f"Updated Campaign {number}"
+        record["status"] = "completed" if record["status"] != "completed" else "active"
+    elif "event_type" in record:  # events
+        record["event_type"] = "refund" if record["event_type"] != "refund" else "purchase"
+    else:  # sessions
+        record["page_view_count"] += 1
