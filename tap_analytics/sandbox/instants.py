@@ -29,16 +29,18 @@ def day_name(day_number: int) -> str:
     return name
 
 
+# "HH:MM:SS" of every second of a day, indexed by the second of the day.
+CLOCK = [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)]
+
+
 def format_instant(micros: int) -> str:
     """Format microseconds as RFC 3339 UTC with a fraction only when it is not zero."""
     seconds, fraction = divmod(micros, MICROS)
     day_number, second_of_day = divmod(seconds, DAY_SECONDS)
-    hours, second_of_hour = divmod(second_of_day, 3600)
-    minutes, second = divmod(second_of_hour, 60)
-    text = f"{day_name(day_number)}T{hours:02d}:{minutes:02d}:{second:02d}"
+    day = _DAY_NAMES.get(day_number) or day_name(day_number)
     if fraction:
-        return f"{text}.{fraction:06d}".rstrip("0") + "Z"
-    return text + "Z"
+        return f"{day}T{CLOCK[second_of_day]}.{fraction:06d}".rstrip("0") + "Z"
+    return f"{day}T{CLOCK[second_of_day]}Z"
 
 
 def format_date(micros: int) -> str:

@@ -1,0 +1,827 @@
+"""The sandbox API server honours the Analytics API v1 contract, over real HTTP."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from tap_analytics.sandbox import SandboxServer
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+CLIENT = ("sandbox-client", "sandbox-secret")
+TOKEN_PATH = "/oauth/v1/token"  # noqa: S105
+RESOURCES = ("customers", "sessions", "events", "campaigns", "resource")
+FIELDS = {
+    "customers": [
+        "id", "external_id", "name", "email", "country_code", "plan", "lifetime_value",
+        "total_events", "is_active", "tags", "attributes", "created_at", "updated_at",
+    ],
+    "sessions": [
+        "id", "customer_id", "started_at", "ended_at", "duration_seconds", "device_type",
+        "browser", "country_code", "landing_page", "referrer", "utm", "page_view_count",
+        "updated_at",
+    ],
+    "events": [
+        "id", "customer_id", "session_id", "event_type", "occurred_at", "properties",
+        "revenue", "currency", "updated_at",
+    ],
+    "campaigns": [
+        "id", "name", "channel", "status", "budget", "currency", "starts_on", "ends_on",
+        "created_at", "updated_at",
+    ],
+}  # fmt: skip
+FIELDS["resource"] = FIELDS["customers"]
+
+
+def instant(text: str) -> datetime:
+    """Parse an RFC 3339 timestamp of the sandbox."""
+    return datetime.fromisoformat(text)
+
+
+def order_key(record: dict[str, Any]) -> tuple[datetime, str]:
+    """Return the contract's sort key of a record."""
+    return instant(record["updated_at"]), record["id"]
+
+
+def post(url: str, **kwargs: Any) -> requests.Response:
+    """POST with a timeout."""
+    timeout = kwargs.pop("timeout", 10)
+    return requests.post(url, timeout=timeout, **kwargs)
+
+
+def get_token(base_url: str, **form: str) -> str:
+    """Fetch a token with the client credentials in the body."""
+    body = {"grant_type": "client_credentials", "client_id": CLIENT[0], "client_secret": CLIENT[1]}
+    response = post(base_url + TOKEN_PATH, data={**body, **form}, timeout=10)
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+class Client:
+    """A keep-alive client holding a bearer token."""
+
+    def __init__(self, server: SandboxServer) -> None:
+        self.base_url = server.base_url
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = "Bearer " + get_token(self.base_url)
+
+    def get(self, path: str, **params: Any) -> requests.Response:
+        return self.session.get(self.base_url + path, params=params, timeout=30)
+
+    def page(self, resource: str, **params: Any) -> dict[str, Any]:
+        response = self.get(f"/v1/{resource}", **params)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def all_pages(self, resource: str, **params: Any) -> list[dict[str, Any]]:
+        """Follow next cursors (passed as params, so URL-encoded) until the last page."""
+        pages = [self.page(resource, **params)]
+        while cursor := next_cursor(pages[-1]):
+            pages.append(self.page(resource, **{**params, "after": cursor}))
+            assert len(pages) < 10_000
+        return pages
+
+    def all_records(self, resource: str, **params: Any) -> list[dict[str, Any]]:
+        return [record for page in self.all_pages(resource, **params) for record in page["data"]]
+
+
+def next_cursor(page: dict[str, Any]) -> str | None:
+    """Return the next cursor of a page, or None on the last page."""
+    following = (page.get("paging") or {}).get("next")
+    return following["after"] if following else None
+
+
+@pytest.fixture(scope="module")
+def api() -> Any:
+    """One sandbox with the default counts, shared by the read-only tests of this module."""
+    with SandboxServer(seed=7) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def clean(request: pytest.FixtureRequest) -> None:
+    """Reset faults and the request log of the shared sandbox around each test."""
+    if "api" in request.fixturenames:
+        server = request.getfixturevalue("api")
+        server.clear_faults()
+        server.clear_request_log()
+
+
+@pytest.fixture
+def client(api: SandboxServer) -> Client:
+    return Client(api)
+
+
+# --- token endpoint -------------------------------------------------------------------------
+
+
+def test_token_with_credentials_in_the_form(api):
+    response = post(
+        api.base_url + TOKEN_PATH,
+        data={"grant_type": "client_credentials", "client_id": CLIENT[0],
+              "client_secret": CLIENT[1], "scope": "read:customers read:events"},
+        timeout=10,
+    )  # fmt: skip
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "bearer"  # noqa: S105
+    assert body["expires_in"] == 3600
+    assert body["scope"] == "read:customers read:events"
+    assert len(body["access_token"]) >= 20
+    assert api.request_log()[-1]["auth"] == "body"
+
+
+def test_token_with_credentials_in_http_basic(api):
+    response = post(
+        api.base_url + TOKEN_PATH, data={"grant_type": "client_credentials"}, auth=CLIENT
+    )
+    assert response.status_code == 200
+    assert "scope" not in response.json()
+    assert api.request_log()[-1]["auth"] == "basic"
+
+
+def test_every_token_is_new(api):
+    assert get_token(api.base_url) != get_token(api.base_url)
+
+
+@pytest.mark.parametrize(
+    ("form", "auth"),
+    [
+        ({"client_id": CLIENT[0], "client_secret": "wrong"}, None),
+        ({"client_id": "someone", "client_secret": CLIENT[1]}, None),
+        ({}, ("sandbox-client", "wrong")),
+        ({}, None),
+    ],
+)
+def test_bad_client_gets_401_invalid_client(api, form, auth):
+    response = post(
+        api.base_url + TOKEN_PATH, data={"grant_type": "client_credentials", **form}, auth=auth
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+    assert response.json()["error_description"]
+
+
+@pytest.mark.parametrize(
+    ("grant", "error"),
+    [({"grant_type": "password"}, "unsupported_grant_type"), ({}, "invalid_request")],
+)
+def test_bad_grant_gets_400(api, grant, error):
+    response = post(api.base_url + TOKEN_PATH, data=grant, auth=CLIENT)
+    assert response.status_code == 400
+    assert response.json()["error"] == error
+
+
+def test_tokens_expire_on_the_server():
+    with SandboxServer(counts={"customers": 5}, token_ttl=1) as server:
+        client = Client(server)
+        assert client.get("/v1/customers").status_code == 200
+        time.sleep(1.2)
+        response = client.get("/v1/customers")
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+        assert response.json()["error"]["code"] == "invalid_token"
+
+
+def test_revoked_tokens_get_401(api, client):
+    assert client.get("/v1/customers", limit=1).status_code == 200
+    api.revoke_tokens()
+    assert client.get("/v1/customers", limit=1).status_code == 401
+    fresh = Client(api)
+    assert fresh.get("/v1/customers", limit=1).status_code == 200
+    assert post(api.base_url + "/_sandbox/revoke", timeout=10).status_code == 200
+    assert fresh.get("/v1/customers", limit=1).status_code == 401
+
+
+@pytest.mark.parametrize("header", [None, "Bearer not-a-token", "Basic abc", "Bearer"])
+def test_missing_or_unknown_token_gets_401(api, header):
+    headers = {"Authorization": header} if header else {}
+    response = requests.get(api.base_url + "/v1/customers", headers=headers, timeout=10)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    assert response.json() == {
+        "error": {"code": "invalid_token", "message": response.json()["error"]["message"]}
+    }
+
+
+# --- records --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+def test_records_have_exactly_the_contract_fields(client, resource):
+    records = client.all_records(resource)
+    assert records
+    for record in records:
+        assert list(record) == FIELDS[resource]
+        assert isinstance(record["id"], str)
+        assert instant(record["updated_at"]).year == 2024
+        for key, value in record.items():
+            if key.endswith("_at") and value is not None:
+                assert value.endswith("Z")
+                assert instant(value) <= instant(record["updated_at"])
+                if "." in value:
+                    fraction = value.split(".")[1][:-1]
+                    assert 1 <= len(fraction) <= 6
+                    assert not fraction.endswith("0")
+
+
+def test_customer_field_types(client):
+    records = client.all_records("customers")
+    prefixes = {"cus_", "res_"}
+    assert {record["id"][:4] for record in records} <= prefixes
+    assert any(record["total_events"] > 2**31 for record in records)
+    for record in records:
+        assert type(record["total_events"]) is int
+        assert type(record["is_active"]) is bool
+        assert all(isinstance(tag, str) for tag in record["tags"])
+        assert all(type(v) in {str, int, float, bool} for v in record["attributes"].values())
+        value = record["lifetime_value"]
+        assert value is None or round(value, 2) == value
+        assert record["plan"] in {None, "free", "pro", "enterprise"}
+    for nullable in ("external_id", "name", "email", "country_code", "plan", "lifetime_value"):
+        assert any(record[nullable] is None for record in records), nullable
+
+
+def test_references_point_at_existing_records(client):
+    customers = {record["id"] for record in client.all_records("customers")}
+    sessions = client.all_records("sessions")
+    session_ids = {record["id"] for record in sessions}
+    events = client.all_records("events")
+    assert {s["customer_id"] for s in sessions} - {None} <= customers
+    assert {e["customer_id"] for e in events} - {None} <= customers
+    assert {e["session_id"] for e in events} - {None} <= session_ids
+    assert any(s["customer_id"] is None for s in sessions)
+    assert any(e["session_id"] is None for e in events)
+
+
+def test_session_event_and_campaign_shapes(client):
+    sessions = client.all_records("sessions")
+    assert any(s["ended_at"] is None and s["duration_seconds"] is None for s in sessions)
+    for session in sessions:
+        assert set(session["utm"]) == {"source", "medium", "campaign", "term", "content"}
+        assert session["device_type"] in {"desktop", "mobile", "tablet"}
+        if session["ended_at"] is not None:
+            elapsed = instant(session["ended_at"]) - instant(session["started_at"])
+            assert elapsed.total_seconds() == session["duration_seconds"]
+    events = client.all_records("events")
+    assert any(isinstance(v, (dict, list)) for e in events for v in e["properties"].values())
+    assert any(e["revenue"] is not None for e in events)
+    campaigns = client.all_records("campaigns")
+    assert any(c["ends_on"] is None for c in campaigns)
+    for campaign in campaigns:
+        assert len(campaign["starts_on"]) == 10
+        assert campaign["ends_on"] is None or campaign["ends_on"] > campaign["starts_on"]
+
+
+def test_data_is_deterministic_per_seed():
+    counts = {"customers": 50, "sessions": 50, "events": 50, "campaigns": 10, "resource": 5}
+    with SandboxServer(counts=counts, seed=3) as one, SandboxServer(counts=counts, seed=3) as two:
+        assert one.records("events") == two.records("events")
+    assert SandboxServer(counts=counts, seed=4).records("events") != one.records("events")
+
+
+def test_counts_are_configurable():
+    counts = {"customers": 7, "campaigns": 0}
+    with SandboxServer(counts=counts) as server:
+        expected = {"customers": 7, "sessions": 500, "events": 500, "campaigns": 0}
+        expected["resource"] = 500
+        assert server.counts() == expected
+        assert requests.get(server.base_url + "/_sandbox/counts", timeout=10).json() == expected
+        client = Client(server)
+        assert len(client.all_records("customers")) == 7
+        assert client.page("campaigns")["data"] == []
+
+
+# --- order, ties and cursors -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+def test_order_is_by_instant_then_id(client, resource):
+    records = client.all_records(resource, limit=37)
+    keys = [order_key(record) for record in records]
+    assert keys == sorted(keys)
+    assert len({record["id"] for record in records}) == len(records)
+
+
+def test_mixed_precision_does_not_sort_as_strings(client):
+    stamps = [record["updated_at"] for record in client.all_records("customers")]
+    assert any("." in stamp for stamp in stamps)
+    assert sum("." not in stamp for stamp in stamps) > len(stamps) / 2
+    assert stamps != sorted(stamps), "string order must differ from instant order somewhere"
+
+
+@pytest.mark.parametrize("limit", [100, 3])
+def test_page_boundaries_fall_inside_tie_groups(client, limit):
+    pages = client.all_pages("customers", limit=limit)
+    splits = [
+        before
+        for before, after in itertools.pairwise(pages)
+        if after["data"] and before["data"][-1]["updated_at"] == after["data"][0]["updated_at"]
+    ]
+    assert splits
+    records = [record for page in pages for record in page["data"]]
+    assert len(records) == len(client.all_records("customers"))
+
+
+def test_cursor_is_base64_with_url_unsafe_characters(client):
+    page = client.page("customers", limit=5)
+    cursor = next_cursor(page)
+    assert cursor
+    assert set(cursor) & set("+/=")
+    link = page["paging"]["next"]["link"]
+    assert link == f"{client.base_url}/v1/customers?limit=5&after={quote(cursor, safe='')}"
+    followed = client.session.get(link, timeout=10).json()
+    assert followed == client.page("customers", limit=5, after=cursor)
+    unencoded = client.session.get(f"{client.base_url}/v1/customers?after={cursor}", timeout=10)
+    assert unencoded.status_code == 400
+    assert unencoded.json()["error"]["code"] == "invalid_parameter"
+
+
+@pytest.mark.parametrize("cursor", ["nope", "", "+/8=", "Zm9vYmFy"])
+def test_invalid_cursor_gets_400(client, cursor):
+    response = client.get("/v1/customers", after=cursor)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_parameter"
+
+
+def test_a_cursor_of_one_resource_is_invalid_for_another(client):
+    cursor = next_cursor(client.page("customers", limit=1))
+    assert client.get("/v1/sessions", after=cursor).status_code == 400
+
+
+def test_all_three_last_page_shapes_occur(client):
+    shapes = set()
+    for _ in range(3):
+        last = client.all_pages("campaigns", limit=40)[-1]
+        shapes.add(json.dumps(last.get("paging", "absent")))
+    assert shapes == {'"absent"', "{}", '{"next": null}'}
+
+
+def test_pages_carry_an_unknown_top_level_key(client):
+    page = client.page("events", limit=2)
+    assert set(page) - {"data", "paging"}
+
+
+# --- parameters -------------------------------------------------------------------------------
+
+
+def test_updated_since_is_inclusive_and_compared_as_instants(client):
+    records = client.all_records("customers")
+    target = next(r for r in records[50:] if r["updated_at"] != records[49]["updated_at"])
+    stamp = target["updated_at"]
+    expected = [r for r in records if instant(r["updated_at"]) >= instant(stamp)]
+    spellings = [stamp, stamp.replace("Z", "+00:00")]
+    moment = instant(stamp)
+    spellings.append(moment.strftime("%Y-%m-%dT%H:%M:%S.%f000Z"))
+    spellings.append(moment.astimezone(timezone(timedelta(hours=2))).isoformat())
+    for since in spellings:
+        assert client.all_records("customers", updated_since=since) == expected, since
+    assert client.all_records("customers", updated_since="2030-01-01T00:00:00Z") == []
+
+
+@pytest.mark.parametrize(
+    "since", ["yesterday", "2024-01-01", "2024-13-01T00:00:00Z", "2024-01-01T00:00:00", ""]
+)
+def test_malformed_updated_since_gets_400(client, since):
+    response = client.get("/v1/customers", updated_since=since)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_parameter"
+
+
+@pytest.mark.parametrize("limit", ["0", "101", "-1", "abc", "1.5", ""])
+def test_limit_out_of_bounds_gets_400(client, limit):
+    response = client.get("/v1/customers", limit=limit)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_parameter"
+
+
+def test_limit_bounds_and_default(client):
+    assert len(client.page("customers", limit=1)["data"]) == 1
+    assert len(client.page("customers", limit=100)["data"]) == 100
+    assert len(client.page("customers")["data"]) == 100
+    assert len(client.page("customers", limit=7, unknown="x")["data"]) == 7
+
+
+def test_unknown_paths_get_404(client):
+    for path in ("/v1/users", "/v2/customers", "/"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"
+
+
+# --- updates --------------------------------------------------------------------------------
+
+
+def test_an_update_moves_a_record_to_the_end_with_a_visible_change():
+    with SandboxServer(counts={"customers": 40}) as server:
+        before = server.records("customers")
+        chosen = before[3]["id"]
+        [updated] = server.update_records("customers", ids=[chosen])
+        after = server.records("customers")
+        assert after[-1] == updated
+        assert updated["id"] == chosen
+        assert updated["name"] == "Updated Name 1"
+        assert all(instant(updated["updated_at"]) > instant(r["updated_at"]) for r in before)
+        assert [r["id"] for r in after[:-1]] == [r["id"] for r in before if r["id"] != chosen]
+        assert Client(server).all_records("customers") == after
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+def test_updates_by_count_are_spread_over_the_order(resource):
+    with SandboxServer(counts={resource: 100}) as server:
+        before = [r["id"] for r in server.records(resource)]
+        response = post(
+            server.base_url + "/_sandbox/update",
+            json={"resource": resource, "count": 4},
+            timeout=10,
+        )
+        updated = response.json()["updated"]
+        positions = [before.index(r["id"]) for r in updated]
+        assert len(set(positions)) == 4
+        assert min(positions) < 30
+        assert max(positions) > 70
+        after = server.records(resource)
+        assert [r["id"] for r in after[-4:]] == [r["id"] for r in updated]
+        old = {r["id"]: r for r in Client(server).all_records(resource)}
+        for record in updated:
+            assert old[record["id"]] == record
+
+
+def test_a_record_updated_mid_pagination_is_returned_again_later():
+    with SandboxServer(counts={"customers": 60}) as server:
+        client = Client(server)
+        first = client.page("customers", limit=10)
+        seen, later = first["data"][2]["id"], server.records("customers")[30]["id"]
+        server.update_records("customers", ids=[seen, later])
+        records = list(first["data"])
+        cursor = next_cursor(first)
+        while cursor:
+            page = client.page("customers", limit=10, after=cursor)
+            records.extend(page["data"])
+            cursor = next_cursor(page)
+        ids = [r["id"] for r in records]
+        assert ids.count(seen) == 2
+        assert ids.count(later) == 1
+        assert ids[-2:] == [seen, later]
+        assert set(ids) == {r["id"] for r in server.records("customers")}
+
+
+def test_update_of_unknown_ids_gets_400(api):
+    response = post(
+        api.base_url + "/_sandbox/update", json={"resource": "customers", "ids": ["x"]}, timeout=10
+    )
+    assert response.status_code == 400
+
+
+# --- faults ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(400, "invalid_parameter"), (403, "forbidden"), (404, "not_found"), (429, "rate_limited"),
+     (500, "internal"), (502, "unavailable"), (503, "unavailable")],
+)  # fmt: skip
+def test_status_faults_answer_the_contract_error(api, client, status, code):
+    api.add_fault({"kind": "status", "status": status, "retry_after": 2})
+    response = client.get("/v1/customers")
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+    assert response.headers["Retry-After"] == "2"
+    assert client.get("/v1/customers").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("status", "body_error"), [(400, "invalid_request"), (401, "invalid_client"), (503, None)]
+)
+def test_status_faults_on_the_token_endpoint(api, status, body_error):
+    api.add_fault({"kind": "status", "status": status, "path": TOKEN_PATH})
+    response = post(
+        api.base_url + TOKEN_PATH, data={"grant_type": "client_credentials"}, auth=CLIENT
+    )
+    assert response.status_code == status
+    if body_error:
+        assert response.json()["error"] == body_error
+    else:
+        assert response.json()["error"]["code"] == "unavailable"
+    assert get_token(api.base_url)
+
+
+def test_fault_times_skip_every_and_path(api, client):
+    api.add_fault({"kind": "status", "status": 500, "path": "/v1/events", "skip": 1, "times": 2})
+    statuses = [client.get("/v1/customers", limit=1).status_code for _ in range(2)]
+    statuses += [client.get("/v1/events", limit=1).status_code for _ in range(5)]
+    assert statuses == [200, 200, 200, 500, 500, 200, 200]
+    api.clear_faults()
+    api.add_fault({"kind": "status", "status": 429, "every": 3, "times": -1})
+    statuses = [client.get("/v1/sessions", limit=1).status_code for _ in range(9)]
+    assert statuses == [200, 200, 429] * 3
+
+
+def test_faults_fire_in_the_order_they_were_added(api, client):
+    api.add_fault({"kind": "status", "status": 503})
+    api.add_fault({"kind": "status", "status": 502})
+    statuses = [client.get("/v1/customers", limit=1).status_code for _ in range(3)]
+    assert statuses == [503, 502, 200]
+
+
+def test_faults_over_http(api, client):
+    base = api.base_url + "/_sandbox/faults"
+    rules = {"faults": [{"kind": "status", "status": 500}, {"kind": "html"}]}
+    assert post(base, json=rules, timeout=10).status_code == 200
+    assert post(base, json={"kind": "nonsense"}, timeout=10).status_code == 400
+    assert client.get("/v1/customers").status_code == 500
+    assert requests.delete(base, timeout=10).status_code == 200
+    assert client.get("/v1/customers").status_code == 200
+
+
+def test_drop_closes_without_a_response(api, client):
+    api.add_fault({"kind": "drop"})
+    with pytest.raises(requests.ConnectionError):
+        client.get("/v1/customers")
+    assert client.get("/v1/customers").status_code == 200
+    data_requests = [entry for entry in api.request_log() if entry["path"] == "/v1/customers"]
+    assert [entry["status"] for entry in data_requests] == [None, 200]
+
+
+def test_slow_answers_late_without_blocking_other_connections(api, client):
+    api.add_fault({"kind": "slow", "delay": 1.0, "path": "/v1/sessions"})
+    started = time.monotonic()
+    slow: list[float] = []
+    thread = threading.Thread(
+        target=lambda: slow.append(client.get("/v1/sessions").status_code),
+    )
+    thread.start()
+    time.sleep(0.1)
+    other = Client(api)
+    assert other.get("/v1/customers").status_code == 200
+    assert time.monotonic() - started < 0.8
+    thread.join()
+    assert slow == [200]
+    assert time.monotonic() - started >= 1.0
+
+
+def test_latency_delays_data_requests_but_not_others():
+    with SandboxServer(counts={"customers": 5}, latency_ms=300) as server:
+        client = Client(server)
+        started = time.monotonic()
+        assert client.get("/v1/customers").status_code == 200
+        assert time.monotonic() - started >= 0.3
+        other = Client(server)
+        thread = threading.Thread(target=client.get, args=("/v1/customers",))
+        started = time.monotonic()
+        thread.start()
+        other.get("/v1/customers")
+        thread.join()
+        assert time.monotonic() - started < 0.55
+        server.set_latency(0)
+        started = time.monotonic()
+        client.get("/v1/customers")
+        assert time.monotonic() - started < 0.25
+
+
+def test_revoke_fault_answers_401(api, client):
+    api.add_fault({"kind": "revoke", "skip": 1})
+    assert client.get("/v1/customers").status_code == 200
+    response = client.get("/v1/customers")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_token"
+    assert client.get("/v1/customers").status_code == 401
+
+
+def test_empty_fault_keeps_the_position_with_a_new_cursor(api, client):
+    expected = client.all_records("customers", limit=50)
+    api.add_fault({"kind": "empty", "skip": 2, "times": 2})
+    pages = client.all_pages("customers", limit=50)
+    cursors = [next_cursor(page) for page in pages]
+    assert [len(page["data"]) for page in pages][:5] == [50, 50, 0, 0, 50]
+    assert len(set(cursors)) == len(cursors)
+    assert [r for page in pages for r in page["data"]] == expected
+
+
+def test_empty_fault_on_the_first_page(api, client):
+    api.add_fault({"kind": "empty"})
+    empty = client.page("customers", limit=10)
+    assert empty["data"] == []
+    assert client.page("customers", limit=10, after=next_cursor(empty)) == client.page(
+        "customers", limit=10
+    )
+
+
+def test_html_garbage_no_data_and_data_not_list(api, client):
+    api.add_fault({"kind": "html"})
+    api.add_fault({"kind": "garbage"})
+    api.add_fault({"kind": "no_data"})
+    api.add_fault({"kind": "data_not_list"})
+    html = client.get("/v1/customers")
+    assert html.status_code == 200
+    assert html.headers["Content-Type"].startswith("text/html")
+    garbage = client.get("/v1/customers")
+    assert garbage.status_code == 200
+    assert garbage.headers["Content-Type"] == "application/json"
+    with pytest.raises(ValueError, match=r"Expecting|Unterminated"):
+        garbage.json()
+    no_data = client.page("customers")
+    assert "data" not in no_data
+    assert next_cursor(no_data)
+    assert client.page("customers")["data"] == {}
+
+
+def test_missing_field_removes_a_field_of_the_first_record(api, client):
+    api.add_fault({"kind": "missing_field", "field": "updated_at"})
+    page = client.page("customers", limit=3)
+    assert "updated_at" not in page["data"][0]
+    assert all("updated_at" in record for record in page["data"][1:])
+
+
+def test_repeat_cursor_on_the_first_page_keeps_repeating(api, client):
+    api.add_fault({"kind": "repeat_cursor"})
+    first = client.page("customers", limit=5)
+    cursor = next_cursor(first)
+    assert cursor
+    second = client.page("customers", limit=5, after=cursor)
+    assert next_cursor(second) == cursor
+
+
+def test_repeat_cursor_on_a_later_page_echoes_the_cursor_sent(api, client):
+    cursor = next_cursor(client.page("customers", limit=5))
+    api.add_fault({"kind": "repeat_cursor"})
+    page = client.page("customers", limit=5, after=cursor)
+    assert len(page["data"]) == 5
+    assert next_cursor(page) == cursor
+
+
+def test_truncated_body(api, client):
+    api.add_fault({"kind": "truncated"})
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        client.get("/v1/customers")
+    assert client.get("/v1/customers").status_code == 200
+
+
+def test_answer_faults_wait_for_a_request_that_would_succeed(api):
+    api.add_fault({"kind": "empty"})
+    bad = requests.get(api.base_url + "/v1/customers", timeout=10)
+    assert bad.status_code == 401
+    assert Client(api).page("customers")["data"] == []
+
+
+# --- rate limit, request log, control ------------------------------------------------------------
+
+
+def test_every_response_carries_rate_limit_headers(api, client):
+    responses = [
+        client.get("/v1/customers"),
+        client.get("/v1/customers", limit=0),
+        client.get("/v1/nothing"),
+        post(api.base_url + TOKEN_PATH, data={"grant_type": "client_credentials"}),
+        post(api.base_url + TOKEN_PATH, auth=CLIENT, data={"grant_type": "x"}),
+    ]
+    for response in responses:
+        assert int(response.headers["X-RateLimit-Limit"]) > 0
+        assert int(response.headers["X-RateLimit-Remaining"]) >= 0
+        assert 0 < int(response.headers["X-RateLimit-Reset"]) <= 60
+
+
+def test_rate_limit_answers_429_with_retry_after():
+    with SandboxServer(counts={"customers": 5}, rate_limit=3, rate_window=1.0) as server:
+        client = Client(server)  # the token request counts too
+        responses = [client.get("/v1/customers") for _ in range(3)]
+        assert [r.status_code for r in responses] == [200, 200, 429]
+        assert [r.headers["X-RateLimit-Remaining"] for r in responses] == ["1", "0", "0"]
+        assert responses[-1].headers["Retry-After"] == "1"
+        assert responses[-1].json()["error"]["code"] == "rate_limited"
+        time.sleep(1.1)
+        assert client.get("/v1/customers").status_code == 200
+        config = post(
+            server.base_url + "/_sandbox/config", json={"rate_limit": 1000}, timeout=10
+        ).json()
+        assert config["rate_limit"] == 1000
+
+
+def test_request_log(api, client):
+    token = client.session.headers["Authorization"].split()[1]
+    client.get("/v1/events", limit=5, updated_since="2024-02-01T00:00:00+00:00", x="1")
+    post(api.base_url + TOKEN_PATH, data={"grant_type": "client_credentials"}, auth=CLIENT)
+    log = requests.get(api.base_url + "/_sandbox/requests", timeout=10).json()["requests"]
+    assert [(entry["method"], entry["path"]) for entry in log] == [
+        ("POST", TOKEN_PATH),  # the client fixture's own token
+        ("GET", "/v1/events"),
+        ("POST", TOKEN_PATH),
+    ]
+    data = log[1]
+    assert data["query"] == {"limit": "5", "updated_since": "2024-02-01T00:00:00+00:00", "x": "1"}
+    assert (data["status"], data["auth"], data["token"]) == (200, "bearer", token)
+    assert (log[2]["auth"], log[2]["token"], log[2]["status"]) == ("basic", None, 200)
+    assert api.request_log() == log
+    assert requests.delete(api.base_url + "/_sandbox/requests", timeout=10).json()["requests"] == []
+    assert api.request_log() == []
+
+
+def test_control_records_and_config(api):
+    records = requests.get(api.base_url + "/_sandbox/records/campaigns", timeout=10).json()["data"]
+    assert records == api.records("campaigns")
+    assert len(records) == 100
+    config = post(
+        api.base_url + "/_sandbox/config", json={"latency_ms": 0, "token_ttl": 3600}, timeout=10
+    )
+    assert config.json()["token_ttl"] == 3600
+    assert post(api.base_url + "/_sandbox/config", json={"x": 1}, timeout=10).status_code == 400
+    assert requests.get(api.base_url + "/_sandbox/records/nope", timeout=10).status_code == 404
+
+
+def test_short_token_ttl_via_config():
+    with SandboxServer(counts={"customers": 5}) as server:
+        server.configure(token_ttl=1)
+        token = post(
+            server.base_url + TOKEN_PATH, data={"grant_type": "client_credentials"}, auth=CLIENT
+        ).json()
+        assert token["expires_in"] == 1
+
+
+def test_keep_alive_and_connection_close(api, client):
+    first = client.get("/v1/customers", limit=1)
+    second = client.get("/v1/customers", limit=1)
+    assert "close" not in first.headers.get("Connection", "")
+    assert second.status_code == 200
+    closing = client.session.get(
+        api.base_url + "/v1/customers", headers={"Connection": "close"}, timeout=10
+    )
+    assert closing.headers["Connection"] == "close"
+
+
+def test_concurrent_clients_page_through_everything(api):
+    results: dict[str, int] = {}
+
+    def sync(resource: str) -> None:
+        results[resource] = len(Client(api).all_records(resource, limit=50))
+
+    threads = [threading.Thread(target=sync, args=(resource,)) for resource in RESOURCES]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == api.counts()
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def start_cli(*arguments: str) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "tap_analytics.sandbox", "--port", "0", *arguments]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_cli_announces_serves_and_stops_on_signal(tmp_path: Path, signum):
+    port_file = tmp_path / "url"
+    process = start_cli("--records", "30", "--customers", "12", "--port-file", str(port_file))
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("sandbox listening on http://127.0.0.1:")
+        base_url = line.split()[-1]
+        assert port_file.read_text().strip() == base_url
+        counts = requests.get(base_url + "/_sandbox/counts", timeout=10).json()
+        assert counts == {"customers": 12, "sessions": 30, "events": 30, "campaigns": 30,
+                          "resource": 30}  # fmt: skip
+        token = get_token(base_url)
+        response = requests.get(
+            base_url + "/v1/customers", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
+        assert len(response.json()["data"]) == 12
+        process.send_signal(signum)
+        assert process.wait(timeout=10) == 0
+        assert process.stdout.read() == ""
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_cli_credentials_and_ttl():
+    process = start_cli("--records", "3", "--client-id", "me", "--client-secret", "pw",
+                        "--token-ttl", "5")  # fmt: skip
+    try:
+        assert process.stdout is not None
+        base_url = process.stdout.readline().split()[-1]
+        token = post(
+            base_url + TOKEN_PATH, data={"grant_type": "client_credentials"}, auth=("me", "pw")
+        )
+        assert token.json()["expires_in"] == 5
+        wrong = post(base_url + TOKEN_PATH, data={"grant_type": "client_credentials"}, auth=CLIENT)
+        assert wrong.status_code == 401
+    finally:
+        process.terminate()
+        assert process.wait(timeout=10) == 0
