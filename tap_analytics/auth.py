@@ -52,6 +52,7 @@ class ClientCredentialsAuth(requests.auth.AuthBase):
         self._lock = threading.Lock()
         self._token: str | None = None
         self._renew_at = 0.0
+        self._refusal_error: TokenRequestError | None = None
         self.tokens_fetched = 0
 
     def __repr__(self) -> str:
@@ -66,8 +67,14 @@ class ClientCredentialsAuth(requests.auth.AuthBase):
     def access_token(self) -> str:
         """Return a valid token, fetching one when there is none or it is about to expire."""
         with self._lock:
+            if self._refusal_error is not None:
+                raise self._refusal_error  # refused credentials stay refused for this run
             if self._token is None or time.monotonic() >= self._renew_at:
-                self._fetch()
+                try:
+                    self._fetch()
+                except TokenRequestError as refused:
+                    self._refusal_error = refused
+                    raise
             assert self._token is not None  # noqa: S101 - _fetch sets it or raises
             return self._token
 
@@ -87,7 +94,14 @@ class ClientCredentialsAuth(requests.auth.AuthBase):
             on_backoff=self._log_backoff,
             logger=None,
         )(self._post)
-        body = fetch().json()
+        try:
+            body = fetch().json()
+        except TRANSIENT_ERRORS as exc:
+            msg = (
+                f"Token request to {self.token_url} failed after {self._retry.max_retries} "
+                f"retries: {exc}. The token endpoint is unavailable; rerun later."
+            )
+            raise TokenRequestError(msg) from None
         token, lifetime = body.get("access_token"), body.get("expires_in")
         if not isinstance(token, str) or not token:
             msg = f"Token endpoint {self.token_url} answered 200 without an access_token"

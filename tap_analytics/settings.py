@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typing as t
 from datetime import datetime
+from decimal import Decimal
 
 import jsonschema
 from singer_sdk import typing as th
@@ -187,8 +188,20 @@ def _is_datetime(value: object) -> bool:
     return True
 
 
+def _plain_numbers(value: t.Any) -> t.Any:  # noqa: ANN401 - any JSON value
+    """Turn the Decimals the SDK's config reader makes into floats, recursively."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {key: _plain_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain_numbers(item) for item in value]
+    return value
+
+
 def validate(config: dict[str, t.Any], schema: dict[str, t.Any]) -> list[str]:
     """Validate settings, filling defaults; return one clear line per problem."""
+    config.update(_plain_numbers(config))
     errors = fold_client_block(config)
     validator = jsonschema.Draft7Validator(schema)
     errors += [_describe(e, schema) for e in validator.iter_errors(config)]

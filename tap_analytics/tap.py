@@ -187,7 +187,12 @@ class TapAnalytics(Tap):
     @staticmethod
     def _failure_summary(failures: dict[str, BaseException]) -> str:
         """One line naming every failed stream, its cause, and what to do."""
-        causes = "; ".join(f"{name}: {failure}" for name, failure in sorted(failures.items()))
+        streams_by_cause: dict[str, list[str]] = {}
+        for name, failure in sorted(failures.items()):
+            streams_by_cause.setdefault(str(failure), []).append(name)
+        causes = "; ".join(
+            f"{', '.join(names)}: {cause}" for cause, names in streams_by_cause.items()
+        )
         return (
             f"{len(failures)} stream(s) incomplete ({', '.join(sorted(failures))}). {causes}. "
             "The other streams were delivered; rerun with the last STATE to resume."

@@ -15,7 +15,7 @@ from pathlib import Path
 from tap_analytics.tap import TapAnalytics
 
 CLIENT_ID = "sandbox-client"
-CLIENT_SECRET = "sandbox-secret"  # noqa: S105 - the sandbox's test credential
+CLIENT_SECRET = "sandbox-secret"
 TAP = str(Path(sys.executable).with_name("tap-analytics"))
 
 
@@ -92,7 +92,7 @@ def run_tap(
     error: BaseException | None = None
     try:
         tap.sync_all()
-    except Exception as exc:  # noqa: BLE001 - returned to the test
+    except Exception as exc:
         if not expect_failure:
             raise
         error = exc

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tap_analytics.auth import ClientCredentialsAuth
 from tap_analytics.errors import TokenRequestError
+from tap_analytics.retry import RetryPolicy
 from tapkit import CLIENT_SECRET, config_for, run_cli, run_tap
 
 TOKEN_PATH = "/oauth/v1/token"
@@ -82,9 +84,6 @@ def test_token_endpoint_giving_up_names_the_url(sandbox):
 
 
 def test_token_refusal_error_type(sandbox):
-    from tap_analytics.auth import ClientCredentialsAuth
-    from tap_analytics.retry import RetryPolicy
-
     auth = ClientCredentialsAuth(
         token_url=sandbox.base_url + TOKEN_PATH,
         client_id="nobody",

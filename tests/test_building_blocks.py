@@ -14,7 +14,9 @@ from tap_analytics.state import BadBookmarkError, Bookmark, starting_value
 TAP_DEFAULTS = {"page_size": 100, "max_retries": 3, "backoff_factor": 2}
 
 
-def response(status: int = 200, headers: dict | None = None, body: object = None) -> requests.Response:
+def response(
+    status: int = 200, headers: dict | None = None, body: object = None
+) -> requests.Response:
     reply = requests.Response()
     reply.status_code = status
     reply.headers.update(headers or {})
@@ -23,7 +25,7 @@ def response(status: int = 200, headers: dict | None = None, body: object = None
     return reply
 
 
-class Failure(Exception):
+class FailureError(Exception):
     def __init__(self, reply: requests.Response) -> None:
         self.response = reply
 
@@ -35,16 +37,16 @@ def waits(policy: RetryPolicy, failures: list[Exception]) -> list[float]:
 
 
 def test_backoff_is_exponential_in_the_factor():
-    failures = [Failure(response(503))] * 4
+    failures = [FailureError(response(503))] * 4
     assert waits(RetryPolicy(backoff_factor=2), failures) == [2, 4, 8, 16]
     assert waits(RetryPolicy(backoff_factor=0.5), failures) == [0.5, 1, 2, 4]
 
 
 def test_retry_after_sets_the_wait_and_is_capped():
     failures = [
-        Failure(response(429, {"Retry-After": "7"})),
-        Failure(response(503)),
-        Failure(response(429, {"Retry-After": "100000"})),
+        FailureError(response(429, {"Retry-After": "7"})),
+        FailureError(response(503)),
+        FailureError(response(429, {"Retry-After": "100000"})),
     ]
     assert waits(RetryPolicy(backoff_factor=1), failures) == [7, 2, MAX_RETRY_AFTER]
 
@@ -78,7 +80,9 @@ def test_bad_bookmark_values_are_refused(bad):
 def test_starting_value_is_the_latest_candidate():
     assert starting_value(("bookmark", None), ("start_date", None)) is None
     assert (
-        starting_value(("bookmark", "2024-03-01T00:00:00Z"), ("start_date", "2024-02-01T00:00:00.5Z"))
+        starting_value(
+            ("bookmark", "2024-03-01T00:00:00Z"), ("start_date", "2024-02-01T00:00:00.5Z")
+        )
         == "2024-03-01T00:00:00Z"
     )
 
@@ -123,8 +127,17 @@ SEED = {
     "endpoint": {
         "path": "/v1/resource",
         "data_selector": "data",
-        "paginator": {"type": "cursor", "limit": 100, "cursor_param": "after", "cursor_path": "paging.next.after"},
-        "error_handler": {"retry_on_status_codes": [429, 500, 502, 503], "max_retries": 3, "backoff_factor": 2},
+        "paginator": {
+            "type": "cursor",
+            "limit": 100,
+            "cursor_param": "after",
+            "cursor_path": "paging.next.after",
+        },
+        "error_handler": {
+            "retry_on_status_codes": [429, 500, 502, 503],
+            "max_retries": 3,
+            "backoff_factor": 2,
+        },
     },
 }
 
@@ -142,7 +155,10 @@ def test_builtins_are_declarations_too():
 
 
 def test_user_declaration_gets_defaults_and_can_replace_a_builtin():
-    user = [SEED, {"name": "customers", "endpoint": {"path": "/v2/customers"}, "write_disposition": "append"}]
+    user = [
+        SEED,
+        {"name": "customers", "endpoint": {"path": "/v2/customers"}, "write_disposition": "append"},
+    ]
     declared = {r.name: r for r in resources.declare({"primary_key": "id"}, user, TAP_DEFAULTS)}
     assert declared["resource_name"].page_size == 100
     assert declared["resource_name"].retry.retry_statuses == {429, 500, 502, 503}
@@ -159,7 +175,14 @@ def test_user_declaration_gets_defaults_and_can_replace_a_builtin():
         ({**SEED, "endpoint": {"path": "v1/no-slash"}}, "endpoint.path"),
         ({**SEED, "primary_key": 5}, "primary_key"),
         ({"endpoint": {"path": "/v1/x"}}, "'name' is a required property"),
-        ({**SEED, "write_disposition": "replace", "endpoint": {**SEED["endpoint"], "incremental": {"cursor_path": "updated_at"}}}, "replace"),
+        (
+            {
+                **SEED,
+                "write_disposition": "replace",
+                "endpoint": {**SEED["endpoint"], "incremental": {"cursor_path": "updated_at"}},
+            },
+            "replace",
+        ),
     ],
 )
 def test_bad_declarations_are_refused_naming_the_resource(declaration, expected):

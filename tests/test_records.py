@@ -43,7 +43,9 @@ def test_selected_properties_only(sandbox):
 def test_stream_maps_and_flattening(sandbox):
     config = config_for(
         sandbox.base_url,
-        stream_maps={"customers": {"email": "__NULL__", "domain": "email.split('@')[-1] if email else None"}},
+        stream_maps={
+            "customers": {"email": "__NULL__", "domain": "email.split('@')[-1] if email else None"}
+        },
         flattening_enabled=True,
         flattening_max_depth=1,
     )

@@ -15,7 +15,9 @@ def data_requests(sandbox, path: str) -> list[dict]:
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503])
 def test_transient_status_is_retried_and_nothing_lost(sandbox, status):
-    sandbox.add_fault({"kind": "status", "status": status, "path": "/v1/customers", "skip": 2, "times": 3})
+    sandbox.add_fault(
+        {"kind": "status", "status": status, "path": "/v1/customers", "skip": 2, "times": 3}
+    )
     run = run_tap(config_for(sandbox.base_url, page_size=40))
     assert run.ids("customers") == [r["id"] for r in sandbox.records("customers")]
     statuses = [r["status"] for r in data_requests(sandbox, "/v1/customers")]
@@ -58,7 +60,9 @@ def test_gives_up_after_max_retries_with_a_clear_error(sandbox):
         assert len(run.records[stream]) == sandbox.counts()[stream]
 
 
-@pytest.mark.parametrize(("status", "code"), [(400, "invalid_parameter"), (403, "forbidden"), (404, "not_found")])
+@pytest.mark.parametrize(
+    ("status", "code"), [(400, "invalid_parameter"), (403, "forbidden"), (404, "not_found")]
+)
 def test_other_client_errors_fail_at_once(sandbox, status, code):
     sandbox.add_fault({"kind": "status", "status": status, "path": "/v1/customers", "times": -1})
     run = run_tap(config_for(sandbox.base_url), expect_failure=True)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 CLIENT = ("sandbox-client", "sandbox-secret")
-TOKEN_PATH = "/oauth/v1/token"  # noqa: S105
+TOKEN_PATH = "/oauth/v1/token"
 RESOURCES = ("customers", "sessions", "events", "campaigns", "resource")
 FIELDS = {
     "customers": [
@@ -137,7 +137,7 @@ def test_token_with_credentials_in_the_form(api):
     )  # fmt: skip
     assert response.status_code == 200
     body = response.json()
-    assert body["token_type"] == "bearer"  # noqa: S105
+    assert body["token_type"] == "bearer"
     assert body["expires_in"] == 3600
     assert body["scope"] == "read:customers read:events"
     assert len(body["access_token"]) >= 20

@@ -76,7 +76,7 @@ def test_client_block_is_an_alternative_to_flat_settings(sandbox):
 
 def test_client_block_disagreeing_with_flat_setting_is_refused(sandbox):
     config = config_for(sandbox.base_url, client={"base_url": "http://elsewhere.test"})
-    with pytest.raises(ConfigValidationError, match="'base_url' and 'client.base_url' disagree"):
+    with pytest.raises(ConfigValidationError, match=r"'base_url' and 'client\.base_url' disagree"):
         TapAnalytics(config=config, validate_config=True)
 
 

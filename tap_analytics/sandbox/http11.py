@@ -16,12 +16,12 @@ REQUEST_LINE_PARTS = 3
 Handler = Callable[[Request], Reply]
 
 
+REASONS = {status.value: status.phrase for status in HTTPStatus}
+
+
 def reason(status: int) -> str:
     """Return the reason phrase of a status code."""
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
+    return REASONS.get(status, "Unknown")
 
 
 def encode_head(response: Response, content_length: int, *, keep_alive: bool) -> bytes:

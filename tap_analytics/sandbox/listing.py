@@ -6,7 +6,6 @@ import json
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 from tap_analytics.sandbox.cursors import START, Cursor, InvalidCursorError, decode_cursor
 from tap_analytics.sandbox.instants import parse_instant
@@ -104,6 +103,11 @@ def plan_page(store: ResourceStore, query: PageQuery, rule: FaultRule | None) ->
     )
 
 
+def url_encode_base64(text: str) -> str:
+    """URL-encode standard base64 (only +, / and = need it); faster than urllib's quote."""
+    return text.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
+
+
 def render_page(page: Page, request: Request, limit: int, last_page_shape: int) -> bytes:
     """Join a page's pre-encoded records and paging into the response body."""
     parts = []
@@ -112,9 +116,9 @@ def render_page(page: Page, request: Request, limit: int, last_page_shape: int) 
         parts.append(b'"data":' + data)
     if page.next_cursor is not None:
         link = f"http://{request.headers.get('host', 'localhost')}{request.path}"
-        link += f"?limit={limit}&after={quote(page.next_cursor, safe='')}"
-        next_page = {"after": page.next_cursor, "link": link}
-        parts.append(b'"paging":{"next":' + json.dumps(next_page).encode() + b"}")
+        link += f"?limit={limit}&after={url_encode_base64(page.next_cursor)}"
+        next_page = f'{{"after":"{page.next_cursor}","link":{json.dumps(link)}}}'
+        parts.append(b'"paging":{"next":' + next_page.encode() + b"}")
     else:
         paging = LAST_PAGE_PAGING[last_page_shape % len(LAST_PAGE_PAGING)]
         if paging is not None:

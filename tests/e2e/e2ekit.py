@@ -17,7 +17,7 @@ BIN = Path(sys.executable).parent
 MELTANO = BIN / "meltano"
 TAP = BIN / "tap-analytics"
 CLIENT_ID = "sandbox-client"
-CLIENT_SECRET = "sandbox-secret"  # noqa: S105 - the sandbox's test credential
+CLIENT_SECRET = "sandbox-secret"
 STREAMS = ("customers", "sessions", "events", "campaigns")
 COUNTS = {"customers": 230, "sessions": 170, "events": 260, "campaigns": 45}
 MACHINE_PG = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
