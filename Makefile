@@ -30,4 +30,4 @@ about: $(STAMP)
 	$(BIN)/tap-analytics --about --format markdown
 
 clean:
-	rm -rf $(VENV) .meltano .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .meltano .demo .pytest_cache .mypy_cache .ruff_cache
