@@ -39,6 +39,13 @@ if t.TYPE_CHECKING:
     from tap_analytics.resources import Resource
     from tap_analytics.tap import TapAnalytics
 
+ADVICE = {
+    HTTPStatus.BAD_REQUEST: "check page_size, start_date and the state's bookmark",
+    HTTPStatus.UNAUTHORIZED: "a fresh token was refused too: check client_id and client_secret",
+    HTTPStatus.FORBIDDEN: "grant the client the scope for this resource, or deselect the stream",
+    HTTPStatus.NOT_FOUND: "check base_url and the resource's path, or deselect the stream",
+    0: "the API is failing: rerun later, or raise max_retries and backoff_factor",
+}
 STATE_EVERY = 1000  # records between STATE messages: the most a killed run re-reads
 _decode = msgspec.json.Decoder().decode
 
@@ -141,9 +148,10 @@ class AnalyticsStream(RESTStream[str | None]):
             code = error
         detail = f" {code}" if code else ""
         detail += f": {message}" if message else ""
+        advice = ADVICE.get(response.status_code, ADVICE[0])
         return (
             f"stream '{self.name}': HTTP {response.status_code}{detail} "
-            f"(GET {urlparse(response.url).path})"
+            f"(GET {urlparse(response.url).path}); {advice}"
         )
 
     def _decoded(self, response: requests.Response) -> object:
@@ -156,7 +164,8 @@ class AnalyticsStream(RESTStream[str | None]):
             kind = response.headers.get("Content-Type", "unknown content type")
             msg = (
                 f"stream '{self.name}': HTTP {response.status_code} with a body that is not "
-                f"JSON ({kind}) (GET {urlparse(response.url).path})"
+                f"JSON ({kind}) (GET {urlparse(response.url).path}); check base_url (a proxy "
+                "or login page answers?), else rerun later"
             )
             raise RetriableAPIError(msg, response) from None
         records = dig(body, self.resource.data_selector)
@@ -165,7 +174,8 @@ class AnalyticsStream(RESTStream[str | None]):
             msg = (
                 f"stream '{self.name}': HTTP {response.status_code} with {found} "
                 f"'{self.resource.data_selector}' list (GET {urlparse(response.url).path}); "
-                "if the API puts records elsewhere, set the resource's data_selector"
+                "if the API puts records elsewhere, set the resource's data_selector, else "
+                "rerun later"
             )
             raise RetriableAPIError(msg, response)
         self._page_body = (response, body)
@@ -249,7 +259,8 @@ class AnalyticsStream(RESTStream[str | None]):
             if field is not None and record.get(field) is None:
                 msg = (
                     f"stream '{self.name}': a record has no '{field}' "
-                    f"(id {record.get('id')!r}); the tap cannot key or bookmark it"
+                    f"(id {record.get('id')!r}), so the tap cannot key or bookmark it; report it "
+                    "to the API provider"
                 )
                 raise BadPageError(msg)
         return record

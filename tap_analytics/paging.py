@@ -54,7 +54,10 @@ class CursorPaginator(BaseAPIPaginator[str | None]):
         cursor = self._next_cursor(response)
         if cursor is not None and cursor in self._seen:
             # The SDK only compares with the previous cursor; any repeat would loop forever.
-            msg = f"the API sent cursor {cursor!r} a second time; stopping instead of looping"
+            msg = (
+                f"the API sent cursor {cursor!r} a second time; stopped instead of looping: "
+                "report it to the API provider"
+            )
             raise BadPageError(msg)
         if cursor is not None:
             self._seen.add(cursor)

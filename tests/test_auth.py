@@ -96,3 +96,15 @@ def test_token_refusal_error_type(sandbox):
         auth.access_token()
     assert CLIENT_SECRET not in str(caught.value)
     assert CLIENT_SECRET not in repr(auth)
+
+
+def test_expired_token_is_replaced_and_the_request_repeated(sandbox_factory, monkeypatch):
+    # Make the tap keep tokens past their expiry, as a client with a skewed clock would.
+    monkeypatch.setattr("tap_analytics.auth.REFRESH_MARGIN", -3600.0)
+    sandbox = sandbox_factory(token_ttl=1, latency_ms=25)
+    run = run_tap(config_for(sandbox.base_url, page_size=10, max_parallel_streams=1))
+    for stream in ("customers", "sessions", "events", "campaigns"):
+        assert run.ids(stream) == [r["id"] for r in sandbox.records(stream)]
+    expired = [r for r in data_requests(sandbox) if r["status"] == 401]
+    assert expired, "the sandbox rejected an expired token"
+    assert len(token_requests(sandbox)) == 1 + len(expired)
