@@ -2,8 +2,9 @@
 
 Usage: python benchmarks/profile_tap.py [--contender tap|stock|floor] [--tool py-spy|cprofile]
 
-py-spy samples every thread (so it sees the concurrent streams); cProfile sees only the main
-thread, so with it tap-analytics runs with max_parallel_streams 1. Output lands in
+py-spy samples every thread (--gil: only the one holding the GIL, i.e. CPU time); cProfile
+profiles every thread (harness/cprofile_threads.py), and tap-analytics then runs with
+max_parallel_streams 1 so that GIL waits do not inflate the times. Output lands in
 benchmarks/.work/profile/.
 """
 
@@ -17,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from harness.contenders import ALL
-from harness.paths import PYTHON, REPO, SANDBOX_EXE, VENV_BIN, WORK
+from harness.paths import BENCH, PYTHON, REPO, SANDBOX_EXE, VENV_BIN, WORK
 from harness.sandbox import Sandbox
 from harness.workloads import STREAMS
 
@@ -52,7 +53,8 @@ def contender_command(args: argparse.Namespace, base_url: str) -> list[str]:
 def profile_command(args: argparse.Namespace, cmd: list[str]) -> list[str]:
     """Wrap the contender's command in the profiler."""
     if args.tool == "cprofile":
-        return [cmd[0], "-m", "cProfile", "-o", str(OUT / "profile.pstats"), *cmd[1:]]
+        runner = str(BENCH / "harness" / "cprofile_threads.py")
+        return [cmd[0], runner, str(OUT / "profile.pstats"), *cmd[1:]]
     raw = str(OUT / "profile.collapsed")
     rate = str(args.rate)
     spy = [str(VENV_BIN / "py-spy"), "record", "--function", "-r", rate, "-f", "raw", "-o", raw]

@@ -33,7 +33,8 @@ def timing_panel(ax: Axes, workload: dict[str, Any]) -> None:
     ax.bar_label(bars, labels=labels, fontsize=8)
     if critical := workload.get("critical_path_s"):
         ax.axhline(critical, linestyle="--", color="black", linewidth=1)
-        ax.annotate("critical path", (0, critical), textcoords="offset points", xytext=(0, 3))
+        right = len(keys) - 0.5
+        ax.annotate("critical path", (right, critical), ha="right", va="bottom", fontsize=8)
     ax.set_title(f"{workload['title']} ({workload['total_records']:,} records)", fontsize=10)
     ax.set_ylabel("wall time, median (s)")
 
