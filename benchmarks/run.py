@@ -20,13 +20,15 @@ from typing import TYPE_CHECKING, Any
 from harness.chart_env import draw_png
 from harness.contenders import ALL
 from harness.paths import REPO, RESULTS, SANDBOX_EXE, WORK
-from harness.report import render
+from harness.report import readme_block, render
 from harness.workloads import plan, run_rounds, summarize
 
 if TYPE_CHECKING:
     from harness.measure import Run
 
 GROUPS = ("cpu", "latency", "memory")
+README_START = "<!-- benchmark:start -->"
+README_END = "<!-- benchmark:end -->"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -39,10 +41,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--workloads", default=",".join(GROUPS), help="comma list of " + "/".join(GROUPS)
     )
     parser.add_argument(
-        "--contenders", default="floor,tap,stock", help="comma list of floor/tap/stock"
+        "--contenders",
+        default="floor,tap,stock",
+        help="comma list of floor/tap/stock/tap1 (tap1: max_parallel_streams 1)",
     )
     parser.add_argument("--sandbox", type=Path, default=SANDBOX_EXE, help="sandbox executable")
     parser.add_argument("--out", type=Path, help="output directory (default benchmarks/results)")
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        help=f"also put the tables between {README_START} and {README_END} in this file",
+    )
     args = parser.parse_args(argv)
     args.groups = [g for g in args.workloads.split(",") if g]
     args.keys = [k for k in args.contenders.split(",") if k]
@@ -125,6 +134,18 @@ def write(results: dict[str, Any], out: Path) -> None:
     print(f"\n{markdown}\nwritten to {out.relative_to(REPO)}/latest.{{md,json,png}}")
 
 
+def update_readme(results: dict[str, Any], readme: Path) -> None:
+    """Replace the text between the benchmark markers of readme with the latest tables."""
+    text = readme.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        print(f"{readme}: no {README_START} ... {README_END} markers; not updated", file=sys.stderr)
+        return
+    block = f"{README_START}\n{readme_block(results)}"
+    readme.write_text(text[:start] + block + text[end:])
+    print(f"updated the benchmark tables in {readme}")
+
+
 def failed(results: dict[str, Any]) -> list[str]:
     """Return 'workload/contender' for every contender that failed."""
     return [
@@ -140,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     results = measure(args)
     write(results, args.out)
+    if args.readme:
+        update_readme(results, args.readme)
     if failures := failed(results):
         print("FAILED: " + ", ".join(failures), file=sys.stderr)
         return 1

@@ -19,7 +19,7 @@ from harness.report import growth, ratio, rss, wall
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-COLOURS = {"floor": "#7f7f7f", "tap": "#1f77b4", "stock": "#ff7f0e"}
+COLOURS = {"floor": "#7f7f7f", "tap": "#1f77b4", "stock": "#ff7f0e", "tap1": "#aec7e8"}
 
 
 def timing_panel(ax: Axes, workload: dict[str, Any]) -> None:

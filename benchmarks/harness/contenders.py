@@ -33,7 +33,7 @@ class Contender:
             ]
         config = workdir / f"{self.key}.config.json"
         config.write_text(json.dumps(self.config(base_url)))
-        if self.key == "tap":
+        if self.key.startswith("tap"):
             return [str(TAP_EXE), "--config", str(config)]
         return [str(PYTHON), "-m", "benchmarks.stock_tap", "--config", str(config)]
 
@@ -44,12 +44,13 @@ class Contender:
             "client_secret": CLIENT_SECRET,
             "base_url": base_url,
         }
-        if self.key == "tap":
-            config["max_parallel_streams"] = MAX_PARALLEL_STREAMS
+        if self.key.startswith("tap"):
+            config["max_parallel_streams"] = 1 if self.key == "tap1" else MAX_PARALLEL_STREAMS
         return config
 
 
 FLOOR = Contender("floor", "floor")
 TAP = Contender("tap", "tap-analytics")
 STOCK = Contender("stock", "stock SDK tap")
-ALL = {c.key: c for c in (FLOOR, TAP, STOCK)}
+TAP_SEQUENTIAL = Contender("tap1", "tap-analytics, 1 stream at a time")
+ALL = {c.key: c for c in (FLOOR, TAP, STOCK, TAP_SEQUENTIAL)}

@@ -52,14 +52,19 @@ def timing_section(workload: dict[str, Any]) -> list[str]:
     rule = "|---|---:|---:|"
     if critical:
         head, rule = head + " x critical path |", rule + "---:|"
-    lines = [head + " records/s | peak RSS (MB) | check |", rule + "---:|---:|---|"]
+    lines = [
+        head + " range (s) | records/s | peak RSS (MB) | check |",
+        rule + "---:|---:|---:|---|",
+    ]
     for key in workload["contenders"]:
         seconds = wall(workload, key)
         cells = [ALL[key].label, fmt(seconds, ".2f"), fmt(ratio(seconds, floor), ".2f", "x")]
         if critical:
             cells.append(fmt(ratio(seconds, critical), ".2f", "x"))
         rate = ratio(workload["total_records"], seconds)
-        cells += [fmt(rate, ",.0f"), fmt(rss(workload, key), ".0f"), status(workload, key)]
+        walls = workload["contenders"][key]["walls_s"]
+        cells += [f"{min(walls):.2f}-{max(walls):.2f}", fmt(rate, ",.0f")]
+        cells += [fmt(rss(workload, key), ".0f"), status(workload, key)]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -154,12 +159,26 @@ def header(meta: dict[str, Any]) -> list[str]:
 
 def render(results: dict[str, Any]) -> str:
     """Return the whole markdown report."""
-    workloads = results["workloads"]
-    lines = header(results["meta"])
+    return "\n".join([*header(results["meta"]), *body(results["workloads"])]) + "\n"
+
+
+def body(workloads: dict[str, Any]) -> list[str]:
+    """Return the tables, without the title."""
+    lines: list[str] = []
     for key in ("cpu", "latency"):
         if key in workloads:
             lines += ["", timing_heading(workloads[key]), "", *timing_section(workloads[key])]
     if "memory_small" in workloads and "memory_large" in workloads:
         lines += ["", *memory_section(workloads["memory_small"], workloads["memory_large"])]
     lines += ["", "### Targets (issue 5)", "", *targets(workloads)]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def readme_block(results: dict[str, Any]) -> str:
+    """Return the text that goes between the README's benchmark markers."""
+    meta = results["meta"]
+    intro = (
+        f"Latest `make bench` ({meta['date']}, commit `{meta['commit']}`, {meta['cpus']} CPUs);"
+        " chart: `benchmarks/results/latest.png`."
+    )
+    return "\n".join([intro, *body(results["workloads"])]) + "\n"
