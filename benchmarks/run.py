@@ -47,6 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--sandbox", type=Path, default=SANDBOX_EXE, help="sandbox executable")
     parser.add_argument("--out", type=Path, help="output directory (default benchmarks/results)")
+    parser.add_argument("--no-chart", action="store_true", help="skip the PNG (and its venv)")
     parser.add_argument(
         "--readme",
         type=Path,
@@ -124,14 +125,16 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def write(results: dict[str, Any], out: Path) -> None:
+def write(results: dict[str, Any], out: Path, *, chart: bool) -> None:
     """Write latest.json, latest.md and latest.png (drawn in benchmarks/.work/chart-venv)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
     markdown = render(results)
     (out / "latest.md").write_text(markdown)
-    draw_png(out / "latest.json", out / "latest.png")
-    print(f"\n{markdown}\nwritten to {out.relative_to(REPO)}/latest.{{md,json,png}}")
+    if chart:
+        draw_png(out / "latest.json", out / "latest.png")
+    kinds = "md,json,png" if chart else "md,json"
+    print(f"\n{markdown}\nwritten to {out.relative_to(REPO)}/latest.{{{kinds}}}")
 
 
 def update_readme(results: dict[str, Any], readme: Path) -> None:
@@ -160,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     """Measure, write the reports, and fail if any contender failed."""
     args = parse_args(argv)
     results = measure(args)
-    write(results, args.out)
+    write(results, args.out, chart=not args.no_chart)
     if args.readme:
         update_readme(results, args.readme)
     if failures := failed(results):
