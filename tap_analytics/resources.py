@@ -62,7 +62,7 @@ _ENDPOINT = {
             "additionalProperties": False,
             "required": ["cursor_path"],
             "properties": {
-                "cursor_path": {"type": "string", "minLength": 1},
+                "cursor_path": {"type": "string", "pattern": r"^(\$\.)?[A-Za-z_][A-Za-z0-9_]*$"},
                 "start_param": {"type": "string", "minLength": 1},
                 "initial_value": {"type": "string"},
             },
@@ -183,6 +183,11 @@ def _fragments() -> dict[str, t.Any]:
     return fragments
 
 
+def dotted(path: str) -> str:
+    """Accept a dotted path or its simple JSONPath spelling (`$.paging.next.after`, `$.data[*]`)."""
+    return path.removeprefix("$").removeprefix(".").removesuffix("[*]")
+
+
 def build(declaration: Mapping[str, t.Any], tap_defaults: Mapping[str, t.Any]) -> Resource:
     """Turn one merged declaration into a Resource, filling in tap-wide settings."""
     name = declaration["name"]
@@ -210,20 +215,20 @@ def build(declaration: Mapping[str, t.Any], tap_defaults: Mapping[str, t.Any]) -
         name=name,
         path=endpoint["path"],
         params=dict(endpoint.get("params", {})),
-        data_selector=endpoint.get("data_selector", "data"),
+        data_selector=dotted(endpoint.get("data_selector", "data")),
         page_size=(
             None
             if paginator["type"] == "single_page"
             else paginator.get("limit", tap_defaults["page_size"])
         ),
         cursor_param=paginator.get("cursor_param", "after"),
-        cursor_path=paginator.get("cursor_path", "paging.next.after"),
+        cursor_path=dotted(paginator.get("cursor_path", "paging.next.after")),
         retry=RetryPolicy(**retry_kwargs),
         primary_key=keys,
         write_disposition=disposition,
         incremental=(
             Incremental(
-                cursor_path=incremental["cursor_path"],
+                cursor_path=dotted(incremental["cursor_path"]),
                 start_param=incremental.get("start_param"),
                 initial_value=incremental.get("initial_value"),
             )

@@ -233,6 +233,10 @@ class TapAnalytics(Tap):
             kwargs["state"] = cls._checked_state_file(kwargs["state"])
         try:
             super().invoke(*args, **kwargs)
+        except ConfigValidationError as exc:
+            # The SDK would log each error, then a generic last line; one line says it all.
+            cls.logger.error("%s", exc)  # noqa: TRY400 - no traceback wanted
+            sys.exit(1)
         except InvalidStateError as exc:
             cls.logger.error("Invalid state: %s", exc)  # noqa: TRY400 - no traceback wanted
             sys.exit(1)

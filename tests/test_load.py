@@ -24,7 +24,9 @@ def test_every_record_arrives_under_steady_faults(sandbox_factory):
     sandbox.add_fault({"kind": "status", "status": 503, "every": 70, "times": -1})
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp, "config.json")
-        config.write_text(json.dumps(config_for(sandbox.base_url, backoff_factor=0.01, request_timeout=30)))
+        config.write_text(
+            json.dumps(config_for(sandbox.base_url, backoff_factor=0.01, request_timeout=30))
+        )
         out = Path(tmp, "out")
         with out.open("wb") as sink:
             result = subprocess.run(
