@@ -1,6 +1,7 @@
 """Profile a contender on the CPU-bound workload and print its hotspots.
 
-Usage: python benchmarks/profile_tap.py [--contender tap|stock|floor] [--tool py-spy|cprofile]
+Usage: python benchmarks/profile_tap.py [--contender tap|stock|floor|tap1] [--tool py-spy|cprofile]
+[--gil] [--per-stream N] [--latency-ms MS]
 
 py-spy samples every thread (--gil: only the one holding the GIL, i.e. CPU time); cProfile
 profiles every thread (harness/cprofile_threads.py), and tap-analytics then runs with
@@ -32,6 +33,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--contender", default="tap", choices=sorted(ALL))
     parser.add_argument("--tool", default="py-spy", choices=("py-spy", "cprofile"))
     parser.add_argument("--per-stream", type=int, default=15_000)
+    parser.add_argument("--latency-ms", type=int, default=0, help="sandbox latency per request")
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--sandbox", type=Path, default=SANDBOX_EXE)
     parser.add_argument(
@@ -101,7 +103,7 @@ def main() -> None:
     args = parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     counts = dict.fromkeys(STREAMS, args.per_stream)
-    with Sandbox(args.sandbox, counts, 0, OUT / "sandbox.log") as sandbox:
+    with Sandbox(args.sandbox, counts, args.latency_ms, OUT / "sandbox.log") as sandbox:
         cmd = profile_command(args, contender_command(args, sandbox.base_url))
         with (OUT / "stdout").open("wb") as out, (OUT / "stderr").open("wb") as err:
             subprocess.run(cmd, stdout=out, stderr=err, cwd=REPO, check=True)
