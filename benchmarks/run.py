@@ -86,6 +86,7 @@ def meta(args: argparse.Namespace) -> dict[str, Any]:
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": git_commit(),
         "cpus": os.cpu_count(),
+        "load_average_before": [round(load, 2) for load in os.getloadavg()],
         "machine": platform.platform(),
         "python": platform.python_version(),
         "singer_sdk": metadata.version("singer-sdk"),

@@ -146,6 +146,7 @@ def header(meta: dict[str, Any]) -> list[str]:
         "",
         (
             f"{meta['date']} · commit `{meta['commit']}` · {meta['cpus']} CPUs"
+            f" · load average {meta.get('load_average_before', ['?'])[0]} before the run"
             f" · Python {meta['python']} · singer-sdk {meta['singer_sdk']}{quick}"
         ),
         "",

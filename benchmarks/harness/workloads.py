@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import statistics
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -109,6 +110,7 @@ def summarize(workload: Workload, runs: list[Run]) -> dict[str, Any]:
     keys = dict.fromkeys(run.contender for run in runs)
     result: dict[str, Any] = {
         "title": workload.title,
+        "load_average_after": [round(load, 2) for load in os.getloadavg()],
         "per_stream": workload.per_stream,
         "total_records": workload.total,
         "latency_ms": workload.latency_ms,
