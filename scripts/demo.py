@@ -475,7 +475,7 @@ def describe_state(bookmarks: dict[str, Any]) -> None:
 
 def connect_help(services: Services) -> None:
     """How to look at the data with psql."""
-    psql = psql_path()
+    psql = rel(Path(psql_path()))
     say("\nLook at the data with psql:")
     say(f"      {rel(Path(sys.executable))} scripts/demo.py psql   (starts the server, opens psql)")
     say(f"      or, while a server runs: {psql} '{libpq_url(services.socket_dir)}'")
