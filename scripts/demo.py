@@ -1,7 +1,8 @@
 """`make demo`: sandbox API -> `meltano run tap-analytics target-postgres` -> embedded PostgreSQL.
 
 Usage: demo.py [run|psql|reset]. Everything the demo keeps (PostgreSQL data, Meltano's system
-database with the incremental state, logs) lives under .demo/; `demo.py reset` removes it.
+database with the incremental state, logs) lives under .demo/ (or $TAP_ANALYTICS_DEMO_DIR);
+`demo.py reset` removes it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from types import FrameType
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / ".demo"
+DEMO = Path(os.environ.get("TAP_ANALYTICS_DEMO_DIR") or ROOT / ".demo").resolve()
 PGDATA = DEMO / "pgdata"
 LOGS = DEMO / "logs"
 JOURNAL = DEMO / "sandbox-updates.json"
@@ -172,13 +173,28 @@ def run_pipeline(env: dict[str, str], log: Path) -> None:
         )
         lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=pump, args=(child.stdout, lines), daemon=True).start()
-        follow(lines, sink, started)
+        try:
+            follow(lines, sink, started)
+        finally:
+            end_child(child)
         code = child.wait()
     if code != 0:
         show_tail(log)
         msg = f"`meltano run tap-analytics target-postgres` exited {code} (log: {rel(log)})"
         raise DemoError(msg)
     say(f"      finished in {time.monotonic() - started:.1f} s")
+
+
+def end_child(child: subprocess.Popen[str], grace: float = 15) -> None:
+    """Stop a child that is still running (the demo was interrupted)."""
+    if child.poll() is not None:
+        return
+    child.terminate()
+    try:
+        child.wait(grace)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 def follow(lines: queue.Queue[str | None], sink: IO[str], started: float) -> None:
@@ -552,7 +568,9 @@ def demo_steps(services: Services) -> None:
     step(3, "Starting the bundled sandbox Analytics API")
     start_sandbox(services)
     env = meltano_env(services)
-    step(4, "Reading the incremental state from Meltano's system database (.demo/meltano.db)")
+    step(
+        4, f"Reading the incremental state from Meltano's system database ({rel(DEMO)}/meltano.db)"
+    )
     bookmarks = read_state(env)
     changed = prepare_run(services, bookmarks)
     step(6, "Running the pipeline")
