@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import typing as t
+import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import cached_property
 from http import HTTPStatus
@@ -60,7 +62,10 @@ class AnalyticsStream(RESTStream[str | None]):
         super().__init__(tap, name=resource.name, schema=schema, path=resource.path)
         self.primary_keys = list(resource.key_properties)
         self.replication_key = resource.incremental.cursor_path if resource.incremental else None
-        self._page_body: tuple[requests.Response, object] | None = None
+        # Bodies decoded while validating, for the paginator and the parser (two threads).
+        self._bodies: weakref.WeakKeyDictionary[requests.Response, object] = (
+            weakref.WeakKeyDictionary()
+        )
         self._start_value: str | None = None
         self._extracted_at = ""
 
@@ -156,8 +161,8 @@ class AnalyticsStream(RESTStream[str | None]):
 
     def _decoded(self, response: requests.Response) -> object:
         """Decode a page body once; the paginator and the record parser share it."""
-        if self._page_body is not None and self._page_body[0] is response:
-            return self._page_body[1]
+        if (body := self._bodies.get(response)) is not None:
+            return body
         try:
             body = _decode(response.content)
         except msgspec.DecodeError:
@@ -178,8 +183,41 @@ class AnalyticsStream(RESTStream[str | None]):
                 "rerun later"
             )
             raise RetriableAPIError(msg, response)
-        self._page_body = (response, body)
+        self._bodies[response] = body
         return body
+
+    @override
+    def request_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        # The SDK fetches a page only after the previous one's records are consumed; this
+        # asks for the next page as soon as its cursor is known, so that the work on a
+        # page's records overlaps the wait for the next one.
+        paginator = self.get_new_paginator()
+        fetch = self.request_decorator(self._request)
+        with (
+            self.get_http_request_counter() as request_counter,
+            ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-fetch") as prefetcher,
+        ):
+            request_counter.with_context(context)
+            page: Future[requests.Response] | None = prefetcher.submit(
+                fetch, self._prepare_request(context=context, page=paginator), context
+            )
+            while page is not None:
+                response = page.result()
+                request_counter.increment()
+                records = self.parse_response(response)
+                try:
+                    paginator.advance(response)
+                except Exception:
+                    yield from records  # a page is good even when its cursor is not
+                    raise
+                page = (
+                    None
+                    if paginator.finished
+                    else prefetcher.submit(
+                        fetch, self._prepare_request(context=context, page=paginator), context
+                    )
+                )
+                yield from records
 
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
@@ -250,13 +288,13 @@ class AnalyticsStream(RESTStream[str | None]):
             and not maps[0].flattening_enabled
         )
 
-    def _check_record(self, record: object) -> dict[str, t.Any]:
+    def _check_record(self, record: object, required: tuple[str, ...]) -> dict[str, t.Any]:
         """Refuse a record without its key or replication value, naming what is missing."""
         if not isinstance(record, dict):
             msg = f"stream '{self.name}': a record is not an object: {record!r:.80}"
             raise BadPageError(msg)
-        for field in (*self.resource.primary_key, self.replication_key):
-            if field is not None and record.get(field) is None:
+        for field in required:
+            if record.get(field) is None:
                 msg = (
                     f"stream '{self.name}': a record has no '{field}' "
                     f"(id {record.get('id')!r}), so the tap cannot key or bookmark it; report it "
@@ -331,18 +369,22 @@ class AnalyticsStream(RESTStream[str | None]):
             raise InvalidStateError(problem)
         verbatim = self._writes_records_verbatim()
         stop = self._analytics_tap.stop_requested
+        writes = write_messages and self.selected
+        key = self.replication_key
+        required = (*self.resource.primary_key, *((key,) if key else ()))
         lines: list[bytes] = []
-        chunk = Bookmark()
+        chunk, last_value = Bookmark(), None
         with self.get_record_counter() as counter, self.get_sync_timer():
             try:
                 for count, raw in enumerate(self.get_records(context), start=1):
                     if stop.is_set():
                         raise SyncInterruptedError(0)
                     self._check_max_record_limit(count - 1)  # the SDK's dry-run limit
-                    record = self._check_record(raw)
-                    if self.replication_key:
-                        chunk.advance(record[self.replication_key], what=self.replication_key)
-                    if write_messages and self.selected:
+                    record = self._check_record(raw, required)
+                    if key and record[key] != last_value:  # ties need no second parse
+                        last_value = record[key]
+                        chunk.advance(last_value, what=key)
+                    if writes:
                         lines.extend(self._encode(record, verbatim=verbatim))
                     counter.increment()
                     if count % STATE_EVERY == 0:
