@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import itertools
 import json
@@ -233,6 +234,9 @@ class TapAnalytics(Tap):
             kwargs["state"] = cls._checked_state_file(kwargs["state"])
         try:
             super().invoke(*args, **kwargs)
+            # The process exits next: skip the interpreter's final garbage collection of
+            # every object of the run (a quarter of a second here, on every run).
+            gc.freeze()
         except ConfigValidationError as exc:
             # The SDK would log each error, then a generic last line; one line says it all.
             cls.logger.error("%s", exc)  # noqa: TRY400 - no traceback wanted
