@@ -128,6 +128,7 @@ class AnalyticsStream(RESTStream[str | None]):
 
     @override
     def validate_response(self, response: requests.Response) -> None:
+        self._analytics_tap.throttle.observe(response)
         status = response.status_code
         if status == HTTPStatus.UNAUTHORIZED and "invalid_token" in response.headers.get(
             "WWW-Authenticate", response.text[:200]
@@ -232,6 +233,7 @@ class AnalyticsStream(RESTStream[str | None]):
         def with_fresh_token(
             prepared: requests.PreparedRequest, context: Context | None
         ) -> requests.Response:
+            self._analytics_tap.throttle.wait()
             try:
                 return func(prepared, context)
             except InvalidTokenError as rejected:

@@ -23,6 +23,7 @@ from tap_analytics.client import AnalyticsStream
 from tap_analytics.errors import InvalidStateError, SyncIncompleteError, SyncInterruptedError
 from tap_analytics.output import LockedWriter
 from tap_analytics.retry import RetryPolicy
+from tap_analytics.throttle import Throttle
 
 if t.TYPE_CHECKING:
     from types import FrameType
@@ -103,6 +104,11 @@ class TapAnalytics(Tap):
                 backoff_factor=self.config["backoff_factor"],
             ),
         )
+
+    @cached_property
+    def throttle(self) -> Throttle:
+        """The rate-limit pause every stream of this run honours."""
+        return Throttle(concurrency=int(self.config["max_parallel_streams"]))
 
     @property
     def writer(self) -> LockedWriter:
