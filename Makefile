@@ -19,6 +19,9 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest
+	# Every tap test again with streams synced one after another.
+	$(BIN)/python -m pytest -q --max-parallel-streams 1 tests \
+		--ignore=tests/e2e --ignore=tests/test_sandbox.py --ignore=tests/test_load.py
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py

@@ -17,6 +17,7 @@ from tap_analytics.tap import TapAnalytics
 CLIENT_ID = "sandbox-client"
 CLIENT_SECRET = "sandbox-secret"
 TAP = str(Path(sys.executable).with_name("tap-analytics"))
+PARALLEL_STREAMS_VARIABLE = "TAP_ANALYTICS_TESTS_MAX_PARALLEL_STREAMS"
 
 
 def config_for(base_url: str, **overrides: t.Any) -> dict[str, t.Any]:
@@ -27,6 +28,8 @@ def config_for(base_url: str, **overrides: t.Any) -> dict[str, t.Any]:
         "base_url": base_url,
         "backoff_factor": 0.01,
         "request_timeout": 5,
+        # `pytest --max-parallel-streams 1` runs every test with sequential streams.
+        "max_parallel_streams": int(os.environ.get(PARALLEL_STREAMS_VARIABLE, "4")),
     }
     config.update(overrides)
     return config
