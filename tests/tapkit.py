@@ -20,6 +20,41 @@ TAP = str(Path(sys.executable).with_name("tap-analytics"))
 PARALLEL_STREAMS_VARIABLE = "TAP_ANALYTICS_TESTS_MAX_PARALLEL_STREAMS"
 
 
+# The seed rest_api configuration of issue 6, verbatim (placeholders for the secrets).
+SEED = {
+    "client": {
+        "base_url": "https://api.example.com",
+        "auth": {
+            "type": "oauth2",
+            "client_id": "...",
+            "client_secret": "...",
+            "token_url": "https://api.example.com/oauth/v1/token",
+        },
+    },
+    "resource_defaults": {"primary_key": "id", "write_disposition": "merge"},
+    "resources": [
+        {
+            "name": "resource_name",
+            "endpoint": {
+                "path": "/v1/resource",
+                "data_selector": "data",
+                "paginator": {
+                    "type": "cursor",
+                    "limit": 100,
+                    "cursor_param": "after",
+                    "cursor_path": "paging.next.after",
+                },
+                "error_handler": {
+                    "retry_on_status_codes": [429, 500, 502, 503],
+                    "max_retries": 3,
+                    "backoff_factor": 2,
+                },
+            },
+        }
+    ],
+}
+
+
 def config_for(base_url: str, **overrides: t.Any) -> dict[str, t.Any]:
     """A config for the sandbox with fast retries."""
     config = {

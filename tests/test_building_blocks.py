@@ -10,6 +10,7 @@ from tap_analytics.errors import BadPageError
 from tap_analytics.paging import CursorPaginator, dig
 from tap_analytics.retry import MAX_RETRY_AFTER, RetryPolicy, retry_after_seconds
 from tap_analytics.state import BadBookmarkError, Bookmark, starting_value
+from tapkit import SEED as SEED_CONFIG
 
 TAP_DEFAULTS = {"page_size": 100, "max_retries": 3, "backoff_factor": 2}
 
@@ -122,24 +123,7 @@ def test_dig():
     assert dig([], "a") is None
 
 
-SEED = {
-    "name": "resource_name",
-    "endpoint": {
-        "path": "/v1/resource",
-        "data_selector": "data",
-        "paginator": {
-            "type": "cursor",
-            "limit": 100,
-            "cursor_param": "after",
-            "cursor_path": "paging.next.after",
-        },
-        "error_handler": {
-            "retry_on_status_codes": [429, 500, 502, 503],
-            "max_retries": 3,
-            "backoff_factor": 2,
-        },
-    },
-}
+SEED = SEED_CONFIG["resources"][0]
 
 
 def test_builtins_are_declarations_too():

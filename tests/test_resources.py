@@ -8,40 +8,7 @@ import logging
 
 import pytest
 
-from tapkit import CLIENT_SECRET, config_for, run_cli, run_tap
-
-SEED = {
-    "client": {
-        "base_url": "https://api.example.com",
-        "auth": {
-            "type": "oauth2",
-            "client_id": "...",
-            "client_secret": "...",
-            "token_url": "https://api.example.com/oauth/v1/token",
-        },
-    },
-    "resource_defaults": {"primary_key": "id", "write_disposition": "merge"},
-    "resources": [
-        {
-            "name": "resource_name",
-            "endpoint": {
-                "path": "/v1/resource",
-                "data_selector": "data",
-                "paginator": {
-                    "type": "cursor",
-                    "limit": 100,
-                    "cursor_param": "after",
-                    "cursor_path": "paging.next.after",
-                },
-                "error_handler": {
-                    "retry_on_status_codes": [429, 500, 502, 503],
-                    "max_retries": 3,
-                    "backoff_factor": 2,
-                },
-            },
-        }
-    ],
-}
+from tapkit import CLIENT_SECRET, SEED, config_for, run_cli, run_tap
 
 
 def seed_for(sandbox) -> dict:
