@@ -7,7 +7,7 @@ from singer_sdk.testing import get_tap_test_class
 
 from tap_analytics.sandbox import SandboxServer
 from tap_analytics.tap import TapAnalytics
-from tapkit import config_for, run_tap
+from tapkit import catalog_selecting, config_for, run_tap
 
 FORMATS = jsonschema.Draft7Validator.FORMAT_CHECKER
 
@@ -65,3 +65,13 @@ TestTapAnalyticsStandard = get_tap_test_class(
     tap_class=TapAnalytics,
     config=config_for(_standard.base_url),
 )
+
+
+def test_only_selected_streams_are_requested_and_written(sandbox):
+    config = config_for(sandbox.base_url)
+    run = run_tap(config, catalog=catalog_selecting(config, {"sessions", "campaigns"}))
+    assert set(run.records) == {"sessions", "campaigns"}
+    assert {m["stream"] for m in run.messages if m["type"] == "SCHEMA"} == {"sessions", "campaigns"}
+    paths = {r["path"] for r in sandbox.request_log() if r["path"].startswith("/v1/")}
+    assert paths == {"/v1/sessions", "/v1/campaigns"}
+    assert set(run.last_state["bookmarks"]) == {"sessions", "campaigns"}
