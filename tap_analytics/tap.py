@@ -169,7 +169,7 @@ class TapAnalytics(Tap):
         futures = {pool.submit(self._sync_stream, stream): stream.name for stream in selected}
         try:
             pending = set(futures)
-            while pending:
+            while pending:  # collect failures as they happen; the other streams go on
                 done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
                 for future in done:
                     if (failure := future.exception()) is not None:

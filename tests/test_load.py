@@ -6,6 +6,7 @@ import collections
 import json
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ def test_every_record_arrives_under_steady_faults(sandbox_factory):
             json.dumps(config_for(sandbox.base_url, backoff_factor=0.01, request_timeout=30))
         )
         out = Path(tmp, "out")
+        started = time.monotonic()
         with out.open("wb") as sink:
             result = subprocess.run(
                 [TAP, "--config", str(config)],
@@ -36,6 +38,7 @@ def test_every_record_arrives_under_steady_faults(sandbox_factory):
                 timeout=900,
                 check=False,
             )
+        elapsed = time.monotonic() - started
         assert result.returncode == 0, result.stderr[-2000:]
         seen: dict[str, set[str]] = collections.defaultdict(set)
         records = collections.Counter()
@@ -51,3 +54,6 @@ def test_every_record_arrives_under_steady_faults(sandbox_factory):
     statuses = collections.Counter(r["status"] for r in sandbox.request_log())
     assert statuses[429] > 100
     assert statuses[503] > 100
+    print(
+        f"faulted full sync: {sum(records.values())} records in {elapsed:.1f} s, {dict(statuses)}"
+    )
