@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
+import threading
 import typing as t
 import weakref
-from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from http import HTTPStatus
@@ -48,8 +51,20 @@ ADVICE = {
     HTTPStatus.NOT_FOUND: "check base_url and the resource's path, or deselect the stream",
     0: "the API is failing: rerun later, or raise max_retries and backoff_factor",
 }
+PAGES_AHEAD = 2  # pages fetched ahead of the records being written (bounds memory)
+FETCHER_GRACE = 2.0  # seconds a stopping stream waits for its request in flight, at most
 STATE_EVERY = 1000  # records between STATE messages: the most a killed run re-reads
 _decode = msgspec.json.Decoder().decode
+
+
+@dataclass
+class Page:
+    """One page of records handed from the fetcher thread to the stream's record loop."""
+
+    records: list[dict[str, t.Any]]
+    extracted_at: str
+    failure: BaseException | None = None
+    last: bool = False
 
 
 class AnalyticsStream(RESTStream[str | None]):
@@ -189,40 +204,68 @@ class AnalyticsStream(RESTStream[str | None]):
 
     @override
     def request_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        # The SDK fetches a page only after the previous one's records are consumed; this
-        # asks for the next page as soon as its cursor is known, so that the work on a
-        # page's records overlaps the wait for the next one.
+        # The SDK fetches a page only after the previous one's records are consumed; here a
+        # fetcher thread requests each next page as soon as its cursor is known, so that the
+        # work on a page's records overlaps the wait for the next one.
+        pages: queue.Queue[Page] = queue.Queue(maxsize=PAGES_AHEAD)
+        stop = threading.Event()
+        # A daemon: a stream that stops early (failure, signal) need not wait for a request
+        # in flight or a backoff sleep; the fetcher sees `stop` and ends by itself.
+        fetcher = threading.Thread(
+            target=self._fetch_pages,
+            args=(context, pages, stop),
+            name=f"{self.name}-fetch",
+            daemon=True,
+        )
+        fetcher.start()
+        try:
+            while True:
+                page = pages.get()
+                self._extracted_at = page.extracted_at
+                yield from page.records  # a page is good even when its cursor is not
+                if page.failure is not None:
+                    raise page.failure
+                if page.last:
+                    return
+        finally:
+            stop.set()
+            fetcher.join(timeout=FETCHER_GRACE)
+
+    def _fetch_pages(
+        self, context: Context | None, pages: queue.Queue[Page], stop: threading.Event
+    ) -> None:
+        """Request every page in turn and hand each over; runs in the fetcher thread."""
         paginator = self.get_new_paginator()
         fetch = self.request_decorator(self._request)
-        with (
-            self.get_http_request_counter() as request_counter,
-            ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-fetch") as prefetcher,
-        ):
-            request_counter.with_context(context)
-            page: Future[requests.Response] | None = prefetcher.submit(
-                fetch, self._prepare_request(context=context, page=paginator), context
-            )
-            while page is not None:
-                response = page.result()
-                request_counter.increment()
-                records = self.parse_response(response)
-                try:
-                    paginator.advance(response)
-                except Exception:
-                    yield from records  # a page is good even when its cursor is not
-                    raise
-                page = (
-                    None
-                    if paginator.finished
-                    else prefetcher.submit(
-                        fetch, self._prepare_request(context=context, page=paginator), context
-                    )
-                )
-                yield from records
+        try:
+            with self.get_http_request_counter() as request_counter:
+                request_counter.with_context(context)
+                while not stop.is_set():
+                    request = self._prepare_request(context=context, page=paginator)
+                    response = fetch(request, context)
+                    request_counter.increment()
+                    page = Page(list(self.parse_response(response)), datetime.now(UTC).isoformat())
+                    try:
+                        paginator.advance(response)
+                    except Exception as failure:  # noqa: BLE001 - handed to the consumer
+                        page.failure = failure
+                    page.last = paginator.finished
+                    self._hand_over(page, pages, stop)
+                    if page.last or page.failure is not None:
+                        return
+        except BaseException as failure:  # noqa: BLE001 - handed to the consumer
+            self._hand_over(Page([], "", failure=failure, last=True), pages, stop)
+
+    @staticmethod
+    def _hand_over(page: Page, pages: queue.Queue[Page], stop: threading.Event) -> None:
+        """Queue a page for the record loop, unless the stream stopped reading."""
+        while not stop.is_set():
+            with contextlib.suppress(queue.Full):
+                pages.put(page, timeout=0.1)
+                return
 
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
-        self._extracted_at = datetime.now(UTC).isoformat()
         records = dig(self._decoded(response), self.resource.data_selector)
         return records if isinstance(records, list) else []
 
