@@ -220,7 +220,12 @@ class AnalyticsStream(RESTStream[str | None]):
         fetcher.start()
         try:
             while True:
-                page = pages.get()
+                try:
+                    page = pages.get(timeout=0.25)
+                except queue.Empty:  # a slow answer or a long backoff: stay interruptible
+                    if self._analytics_tap.stop_requested.is_set():
+                        raise SyncInterruptedError(0) from None
+                    continue
                 self._extracted_at = page.extracted_at
                 yield from page.records  # a page is good even when its cursor is not
                 if page.failure is not None:

@@ -197,3 +197,19 @@ def test_no_secret_or_token_in_any_output_at_debug_level(sandbox, fault):
     assert CLIENT_SECRET not in output
     for token in tokens:
         assert token not in output
+
+
+def test_interrupt_is_prompt_during_a_long_backoff(sandbox, tmp_path):
+    sandbox.add_fault({"kind": "status", "status": 429, "retry_after": 60, "path": "/v1/events"})
+    process = start_tap(config_for(sandbox.base_url, page_size=50), tmp_path)
+    deadline = time.monotonic() + 20
+    while not any(r["status"] == 429 for r in sandbox.request_log()):
+        assert time.monotonic() < deadline, "the 429 never came"
+        time.sleep(0.02)
+    time.sleep(0.5)
+    stopped = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 128 + signal.SIGTERM
+    assert time.monotonic() - stopped < 5, "a 60 s Retry-After must not delay a SIGTERM"
+    run = Run(parse_lines((tmp_path / "out").read_bytes()))
+    assert run.messages[-1]["type"] == "STATE"
