@@ -58,6 +58,8 @@ def test_stream_maps_and_flattening(sandbox):
     assert run.bookmark("customers") is not None
 
 
+# The SDK builds its standard test class from a config at import time, so this sandbox starts
+# at collection and serves the whole session (its threads are daemons).
 _standard = SandboxServer(counts={"customers": 120, "sessions": 90, "events": 150, "campaigns": 30})
 _standard.start()
 
