@@ -53,7 +53,6 @@ class ClientCredentialsAuth(requests.auth.AuthBase):
         self._token: str | None = None
         self._renew_at = 0.0
         self._refusal_error: TokenRequestError | None = None
-        self.tokens_fetched = 0
 
     def __repr__(self) -> str:
         """Name the endpoint, never the secret or the token."""
@@ -109,7 +108,6 @@ class ClientCredentialsAuth(requests.auth.AuthBase):
         lifetime = float(lifetime) if isinstance(lifetime, int | float) else 3600.0
         self._token = token
         self._renew_at = time.monotonic() + max(lifetime - min(REFRESH_MARGIN, lifetime / 10), 0)
-        self.tokens_fetched += 1
         logger.info("Fetched an access token valid for %.0f s", lifetime)
 
     def _post(self) -> requests.Response:

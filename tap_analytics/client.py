@@ -77,7 +77,7 @@ class AnalyticsStream(RESTStream[str | None]):
         super().__init__(tap, name=resource.name, schema=schema, path=resource.path)
         self.primary_keys = list(resource.key_properties)
         self.replication_key = resource.incremental.cursor_path if resource.incremental else None
-        # Bodies decoded while validating, for the paginator and the parser (two threads).
+        # Bodies decoded while validating, reused by the paginator and the parser.
         self._bodies: weakref.WeakKeyDictionary[requests.Response, object] = (
             weakref.WeakKeyDictionary()
         )
@@ -103,11 +103,6 @@ class AnalyticsStream(RESTStream[str | None]):
     @override
     def http_headers(self) -> dict[str, str]:
         return {"Accept": "application/json", "User-Agent": self.user_agent}
-
-    @property
-    @override
-    def is_sorted(self) -> bool:
-        return self.replication_key is not None
 
     @property
     def retry(self) -> RetryPolicy:

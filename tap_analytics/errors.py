@@ -26,10 +26,6 @@ class BadPageError(AnalyticsAPIError):
     """A 200 response whose body breaks the contract."""
 
 
-class StreamFailedError(Exception):
-    """One stream stopped early; the others went on."""
-
-
 class SyncIncompleteError(Exception):
     """At least one selected stream was not delivered in full."""
 

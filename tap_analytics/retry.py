@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import typing as t
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 
@@ -47,8 +48,6 @@ def retry_after_seconds(response: requests.Response | None) -> float | None:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
-        from datetime import UTC, datetime  # noqa: PLC0415 - rare path
-
         seconds = (when - datetime.now(UTC)).total_seconds()
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 

@@ -81,13 +81,8 @@ class TapAnalytics(Tap):
         return resources.declare(
             self._config.get("resource_defaults"),
             self._config.get("resources"),
-            {
-                "page_size": self._config.get("page_size", settings.DEFAULT_PAGE_SIZE),
-                "max_retries": self._config.get("max_retries", settings.DEFAULT_MAX_RETRIES),
-                "backoff_factor": self._config.get(
-                    "backoff_factor", settings.DEFAULT_BACKOFF_FACTOR
-                ),
-            },
+            # settings.validate has filled in the defaults by now.
+            {key: self._config[key] for key in ("page_size", "max_retries", "backoff_factor")},
         )
 
     @cached_property

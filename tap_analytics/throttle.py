@@ -29,7 +29,6 @@ class Throttle:
         self._headroom = concurrency
         self._lock = threading.Lock()
         self._resume_at = 0.0
-        self.pauses = 0
 
     def wait(self) -> None:
         """Sleep until requests may go out again."""
@@ -49,6 +48,4 @@ class Throttle:
         if pause:
             with self._lock:
                 resume_at = time.monotonic() + pause
-                if resume_at > self._resume_at:
-                    self._resume_at = resume_at
-                    self.pauses += 1
+                self._resume_at = max(self._resume_at, resume_at)
