@@ -216,3 +216,10 @@ def validate(config: dict[str, t.Any], schema: dict[str, t.Any]) -> list[str]:
     if config.get("base_url") and not config.get("token_url"):
         config["token_url"] = str(config["base_url"]).rstrip("/") + TOKEN_PATH
     return sorted(set(errors), key=errors.index)
+
+
+def already_reported(sdk_error: str, errors: list[str]) -> bool:
+    """Tell whether one of our errors already names the setting an SDK error is about."""
+    name = sdk_error.split("in config[", 1)[-1] if "in config[" in sdk_error else sdk_error
+    setting = name.split("'")[1] if name.count("'") >= 2 else name  # noqa: PLR2004 - 'quoted'
+    return any(f"'{setting}'" in error for error in errors)

@@ -7,7 +7,6 @@ import io
 import itertools
 import json
 import sys
-import threading
 import typing as t
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from functools import cached_property
@@ -19,10 +18,11 @@ from typing_extensions import override
 
 from tap_analytics import inference, resources, settings
 from tap_analytics.auth import ClientCredentialsAuth
-from tap_analytics.client import AnalyticsStream
 from tap_analytics.errors import InvalidStateError, SyncIncompleteError, SyncInterruptedError
 from tap_analytics.output import LockedWriter
 from tap_analytics.retry import RetryPolicy
+from tap_analytics.run import RunContext
+from tap_analytics.sync import AnalyticsStream
 from tap_analytics.throttle import Throttle
 
 if t.TYPE_CHECKING:
@@ -55,15 +55,15 @@ class TapAnalytics(Tap):
     ]  # no BATCH: batch files would bypass the bookmark and checkpoint path
 
     @override
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        self.stop_requested = threading.Event()
-        super().__init__(*args, **kwargs)
-
-    @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        # The SDK's own check reports errors without naming settings clearly and
-        # knows nothing of the `client` block or of resource declarations.
+        # Adds to the SDK's check (which covers its built-in settings too): clear names,
+        # the `client` block, defaults and resource declarations.
         errors = settings.validate(self._config, self.config_jsonschema)
+        errors += [
+            error
+            for error in super()._validate_config(raise_errors=False)
+            if not settings.already_reported(error, errors)
+        ]
         try:
             self.resources  # noqa: B018 - declarations are checked here, before any request
         except resources.DeclarationError as exc:
@@ -86,12 +86,12 @@ class TapAnalytics(Tap):
         )
 
     @cached_property
-    def auth(self) -> ClientCredentialsAuth:
-        """The access token every stream of this run shares."""
-        return ClientCredentialsAuth(
-            token_url=self.config["token_url"],
-            client_id=self.config["client_id"],
-            client_secret=self.config["client_secret"],
+    def run(self) -> RunContext:
+        """What every stream of this run shares: one token, one throttle, one writer."""
+        auth = ClientCredentialsAuth(
+            token_url=self.config.get("token_url", ""),
+            client_id=self.config.get("client_id", ""),
+            client_secret=self.config.get("client_secret", ""),
             scope=self.config.get("scope"),
             timeout=float(self.config["request_timeout"]),
             retry=RetryPolicy(
@@ -99,11 +99,8 @@ class TapAnalytics(Tap):
                 backoff_factor=self.config["backoff_factor"],
             ),
         )
-
-    @cached_property
-    def throttle(self) -> Throttle:
-        """The rate-limit pause every stream of this run honours."""
-        return Throttle(concurrency=int(self.config["max_parallel_streams"]))
+        throttle = Throttle(concurrency=int(self.config["max_parallel_streams"]))
+        return RunContext(auth, throttle, self.writer)
 
     @property
     def writer(self) -> LockedWriter:
@@ -121,7 +118,7 @@ class TapAnalytics(Tap):
                 except Exception as exc:  # noqa: BLE001 - reported by resource name below
                     unsampled[resource.name] = exc
                     continue
-            streams.append(AnalyticsStream(self, resource, dict(schema)))
+            streams.append(AnalyticsStream(self, resource, dict(schema), self.run))
         if unsampled:
             names = ", ".join(f"'{name}'" for name in unsampled)
             causes = "; ".join(f"{name}: {exc}" for name, exc in unsampled.items())
@@ -134,7 +131,7 @@ class TapAnalytics(Tap):
 
     def _sampled_schema(self, resource: Resource) -> dict[str, t.Any]:
         """Infer a schema from the first pages of a resource that declares none."""
-        probe = AnalyticsStream(self, resource, {"type": "object", "properties": {}})
+        probe = AnalyticsStream(self, resource, {"type": "object", "properties": {}}, self.run)
         sample = list(itertools.islice(probe.get_records(None), SAMPLE_RECORDS))
         keys = [*resource.primary_key, *([probe.replication_key] if probe.replication_key else [])]
         schema = inference.infer_schema(sample, required=keys)
@@ -170,19 +167,23 @@ class TapAnalytics(Tap):
                     if (failure := future.exception()) is not None:
                         failures[futures[future]] = failure
         except SyncInterruptedError:
-            self.stop_requested.set()
+            self.run.stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
             self._state_writer.write_state(self.state)
             self.writer.flush()
             raise
         pool.shutdown(wait=True)
         self.writer.flush()
+        for stream in selected:
+            stream.log_sync_costs()
         if failures:
             raise SyncIncompleteError(self._failure_summary(failures))
 
     def _sync_stream(self, stream: AnalyticsStream) -> None:
         """Sync one stream; its failure is reported at the end, not raised at once."""
-        if self.stop_requested.is_set():
+        # The SDK's loop also calls finalize_state_progress_markers here; the record loop
+        # finalizes its own state and writes the last STATE itself.
+        if self.run.stop.is_set():
             raise SyncInterruptedError(0)
         stream.sync()
 
@@ -225,7 +226,7 @@ class TapAnalytics(Tap):
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         # The SDK exits 0 here, which makes an interrupted run look complete.
-        self.stop_requested.set()
+        self.run.stop.set()
         raise SyncInterruptedError(signum)
 
     @classmethod
