@@ -81,6 +81,7 @@ def _fetch_pages(
                 request = stream._prepare_request(context=context, page=paginator)  # noqa: SLF001
                 response = fetch(request, context)
                 request_counter.increment()
+                stream.update_sync_costs(request, response, context)  # logged at the end
                 page = Page(list(stream.parse_response(response)), datetime.now(UTC).isoformat())
                 try:
                     paginator.advance(response)

@@ -220,6 +220,9 @@ def validate(config: dict[str, t.Any], schema: dict[str, t.Any]) -> list[str]:
 
 def already_reported(sdk_error: str, errors: list[str]) -> bool:
     """Tell whether one of our errors already names the setting an SDK error is about."""
-    name = sdk_error.split("in config[", 1)[-1] if "in config[" in sdk_error else sdk_error
-    setting = name.split("'")[1] if name.count("'") >= 2 else name  # noqa: PLR2004 - 'quoted'
+    message, _, path = sdk_error.partition(" in config[")
+    if path:  # "... in config['client']['auth']['client_secret']" names client.auth.client_secret
+        setting = ".".join(part.strip("'") for part in path.rstrip("]").split("]["))
+    else:
+        setting = message.split("'")[1] if message.count("'") >= 2 else message  # noqa: PLR2004
     return any(f"'{setting}'" in error for error in errors)

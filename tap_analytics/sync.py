@@ -73,11 +73,17 @@ class AnalyticsStream(ResourceStream):
         return record
 
     def _prepared(
-        self, raw: object, required: tuple[str, ...], context: Context | None, *, hooked: bool
+        self,
+        raw: dict[str, t.Any],
+        required: tuple[str, ...],
+        context: Context | None,
+        *,
+        hooked: bool,
     ) -> dict[str, t.Any] | None:
-        """Check a record, then hand it to post_process when a subclass overrides it."""
-        record = self._check_record(raw, required)
-        return self.post_process(record, context) if hooked else record
+        """Hand a record to post_process when a subclass overrides it, then check it."""
+        # As in the SDK's loop, post_process sees the raw record: it may drop invalid ones.
+        record = self.post_process(raw, context) if hooked else raw
+        return None if record is None else self._check_record(record, required)
 
     def _encode(self, record: dict[str, t.Any], *, verbatim: bool) -> Iterable[bytes]:
         """Encode a record's RECORD message line(s)."""

@@ -59,11 +59,10 @@ class TapAnalytics(Tap):
         # Adds to the SDK's check (which covers its built-in settings too): clear names,
         # the `client` block, defaults and resource declarations.
         errors = settings.validate(self._config, self.config_jsonschema)
-        errors += [
-            error
-            for error in super()._validate_config(raise_errors=False)
-            if not settings.already_reported(error, errors)
-        ]
+        try:  # raising: without, the SDK logs a warning line of its own
+            super()._validate_config(raise_errors=True)
+        except ConfigValidationError as sdk_check:
+            errors += [e for e in sdk_check.errors if not settings.already_reported(e, errors)]
         try:
             self.resources  # noqa: B018 - declarations are checked here, before any request
         except resources.DeclarationError as exc:
