@@ -27,7 +27,7 @@ class Page:
     """One page of records handed from the fetcher thread to the stream's record loop."""
 
     records: list[dict[str, t.Any]]
-    extracted_at: str
+    extracted_at: datetime | None  # the encoder writes it as it writes the SDK path's
     failure: BaseException | None = None
     last: bool = False
 
@@ -82,7 +82,7 @@ def _fetch_pages(
                 response = fetch(request, context)
                 request_counter.increment()
                 stream.update_sync_costs(request, response, context)  # logged at the end
-                page = Page(list(stream.parse_response(response)), datetime.now(UTC).isoformat())
+                page = Page(list(stream.parse_response(response)), datetime.now(UTC))
                 try:
                     paginator.advance(response)
                 except Exception as failure:  # noqa: BLE001 - handed to the consumer
@@ -92,7 +92,7 @@ def _fetch_pages(
                 if page.last or page.failure is not None:
                     return
     except BaseException as failure:  # noqa: BLE001 - handed to the consumer
-        _hand_over(Page([], "", failure=failure, last=True), pages, stop)
+        _hand_over(Page([], None, failure=failure, last=True), pages, stop)
 
 
 def _hand_over(page: Page, pages: queue.Queue[Page], stop: threading.Event) -> None:

@@ -19,6 +19,7 @@ from tap_analytics.state import BadBookmarkError, Bookmark, starting_value
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterable
+    from datetime import datetime
 
     from singer_sdk.helpers.types import Context
 
@@ -28,7 +29,7 @@ STATE_EVERY = 1000  # records between STATE messages: the most a killed run re-r
 class AnalyticsStream(ResourceStream):
     """A resource synced record by record, with a bookmark that only moves past written data."""
 
-    _extracted_at = ""
+    _extracted_at: datetime | None = None
     _bookmark = Bookmark()
 
     @override
