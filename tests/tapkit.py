@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ PARALLEL_STREAMS_VARIABLE = "TAP_ANALYTICS_TESTS_MAX_PARALLEL_STREAMS"
 
 
 # The seed rest_api configuration of issue 6, verbatim (placeholders for the secrets).
-SEED = {
+SEED: dict[str, t.Any] = {
     "client": {
         "base_url": "https://api.example.com",
         "auth": {
@@ -110,7 +111,9 @@ class Run:
 
     def bookmark(self, stream: str) -> str | None:
         """The final bookmark of a stream."""
-        return self.last_state.get("bookmarks", {}).get(stream, {}).get("replication_key_value")
+        value = self.last_state.get("bookmarks", {}).get(stream, {}).get("replication_key_value")
+        assert value is None or isinstance(value, str), value
+        return value
 
 
 def parse_lines(data: bytes) -> list[dict[str, t.Any]]:
@@ -218,15 +221,19 @@ def api_ids(base_url: str, resource: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def wiretap(listener: Callable[[requests.Response], None]) -> Iterator[None]:
-    """Show `listener` every HTTP response this process receives, before its caller sees it."""
+def wiretap(listener: Callable[[requests.Response, float], None]) -> Iterator[None]:
+    """Show `listener` every HTTP response this process receives, before its caller sees it.
+
+    The listener also gets the time.monotonic() at which the request was sent.
+    """
     send = HTTPAdapter.send
 
     def tapped(
         adapter: HTTPAdapter, request: requests.PreparedRequest, *args: t.Any, **kwargs: t.Any
     ) -> requests.Response:
+        sent_at = time.monotonic()
         response = send(adapter, request, *args, **kwargs)
-        listener(response)
+        listener(response, sent_at)
         return response
 
     with mock.patch.object(HTTPAdapter, "send", tapped):

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import subprocess
+import typing as t
 
 from tapkit import TAP
 
 STREAMS = {"customers", "sessions", "events", "campaigns"}
 
 
-def discover() -> dict:
+def discover() -> dict[str, t.Any]:
     """Run --discover with no config at all."""
     result = subprocess.run([TAP, "--discover"], capture_output=True, check=True, timeout=60)
-    return json.loads(result.stdout)
+    catalog: dict[str, t.Any] = json.loads(result.stdout)
+    return catalog
 
 
 def test_discover_needs_no_network_and_no_credentials():

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import itertools
 import json
+import typing as t
 
 import pytest
 
 from tapkit import CLIENT_SECRET, api_ids, config_for, run_cli
 
+pytestmark = pytest.mark.slow  # a tap process per fault, at DEBUG
 STREAMS = ("customers", "sessions", "events", "campaigns")
 TOKEN = "/oauth/v1/token"
 DEBUG = {"TAP_ANALYTICS_LOG_LEVEL": "DEBUG", "LOGLEVEL": "DEBUG"}
 
+Faults = list[dict[str, t.Any]]
+Settings = dict[str, t.Any]
+
 # name: (fault rules, settings) for runs that must deliver everything and exit 0.
-SURVIVED = {
+SURVIVED: dict[str, tuple[Faults, Settings]] = {
     "429 with Retry-After": ([{"kind": "status", "status": 429, "retry_after": 1, "times": 2}], {}),
     "503 burst of 3": (
         [{"kind": "status", "status": 503, "path": "/v1/customers", "times": 3}],
@@ -49,7 +54,7 @@ SURVIVED = {
 }
 
 # name: (fault rules, settings, the failing stream, words the last stderr line must hold).
-REPORTED = {
+REPORTED: dict[str, tuple[Faults, Settings, str, tuple[str, ...]]] = {
     "503 burst of 4": (
         [{"kind": "status", "status": 503, "path": "/v1/customers", "times": 4}],
         {"max_retries": 3},

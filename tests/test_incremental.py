@@ -108,7 +108,7 @@ def test_state_is_written_at_least_every_checkpoint_interval(sandbox_factory):
     assert since_state == 0, "a STATE closes the run"
 
 
-def resume_after_cut(sandbox, full: Run, cut: int) -> tuple[set, int]:
+def resume_after_cut(sandbox, full: Run, cut: int) -> tuple[set[tuple[str, str]], int]:
     """Replay a run killed after `cut` messages; return ids delivered and records re-read."""
     delivered = full.messages[:cut]
     states = [m["value"] for m in delivered if m["type"] == "STATE"]
@@ -121,6 +121,7 @@ def resume_after_cut(sandbox, full: Run, cut: int) -> tuple[set, int]:
     return ids, reread
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fraction", [0.05, 0.3, 0.6, 0.95])
 def test_a_run_cut_anywhere_resumes_with_nothing_lost(sandbox_factory, fraction):
     counts = {"customers": 2600, "sessions": 1500, "events": 2200, "campaigns": 40}

@@ -47,7 +47,7 @@ def last_page_shape(body: dict[str, t.Any]) -> str | None:
 def test_all_three_last_page_shapes_end_the_list(sandbox):
     served: list[str] = []
 
-    def note_last_page(response: requests.Response) -> None:
+    def note_last_page(response: requests.Response, _sent_at: float) -> None:
         if response.request.path_url.startswith("/v1/"):
             shape = last_page_shape(response.json())
             if shape is not None:

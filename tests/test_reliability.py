@@ -65,7 +65,7 @@ def test_every_failed_stream_is_named(sandbox):
 class TapProcess:
     """The tap's command line in a subprocess, its output collected as it is written."""
 
-    def __init__(self, config: dict, tmp: Path) -> None:
+    def __init__(self, config: dict[str, t.Any], tmp: Path) -> None:
         path = tmp / f"config-{id(self)}.json"
         path.write_text(json.dumps(config))
         self.process = subprocess.Popen(
@@ -119,11 +119,11 @@ class TapProcess:
 
 
 @pytest.fixture
-def start_tap(tmp_path: Path) -> Iterator[Callable[[dict], TapProcess]]:
+def start_tap(tmp_path: Path) -> Iterator[Callable[[dict[str, t.Any]], TapProcess]]:
     """Start the tap in a subprocess; a tap still running when the test ends is killed."""
     started: list[TapProcess] = []
 
-    def start(config: dict) -> TapProcess:
+    def start(config: dict[str, t.Any]) -> TapProcess:
         started.append(TapProcess(config, tmp_path))
         return started[-1]
 
@@ -134,6 +134,7 @@ def start_tap(tmp_path: Path) -> Iterator[Callable[[dict], TapProcess]]:
         tap.finish(timeout=60)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_interrupt_writes_the_last_safe_state_and_exits_non_zero(
     sandbox_factory, start_tap, signum
@@ -154,6 +155,7 @@ def test_interrupt_writes_the_last_safe_state_and_exits_non_zero(
         assert len(set(run.ids(stream)) & set(rerun.ids(stream))) <= 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_after", [1, 700, 2600, 6100])
 def test_kill_9_then_rerun_delivers_everything_missing(sandbox_factory, start_tap, kill_after):
     counts = {"customers": 2500, "sessions": 2000, "events": 2500, "campaigns": 500}
@@ -181,7 +183,7 @@ def test_records_updated_during_a_sync_are_delivered_never_skipped(sandbox_facto
     pages_seen = 0
 
     # Once the tap has read past them, move them to the end: they must come again.
-    def update_after_the_fifth_page(response: requests.Response) -> None:
+    def update_after_the_fifth_page(response: requests.Response, _sent_at: float) -> None:
         nonlocal pages_seen
         if response.request.path_url.startswith("/v1/customers"):
             pages_seen += 1
@@ -261,6 +263,7 @@ def test_no_secret_or_token_in_any_output_at_debug_level(sandbox, fault):
         assert token not in output
 
 
+@pytest.mark.slow
 def test_interrupt_is_prompt_during_a_long_backoff(sandbox, start_tap):
     retry_after = int(MAX_RETRY_AFTER)
     sandbox.add_fault(

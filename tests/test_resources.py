@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import typing as t
 from datetime import datetime
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from tapkit import CLIENT_SECRET, SEED, api_ids, config_for, run_cli, run_tap
 
 
-def seed_for(sandbox) -> dict:
+def seed_for(sandbox) -> dict[str, t.Any]:
     """The seed configuration verbatim, with the sandbox's address and secrets filled in."""
     config = copy.deepcopy(SEED)
     config["client"]["base_url"] = sandbox.base_url
@@ -23,7 +24,7 @@ def seed_for(sandbox) -> dict:
     return config
 
 
-def with_resource(sandbox, **changes) -> dict:
+def with_resource(sandbox, **changes) -> dict[str, t.Any]:
     """The seed with its one resource changed (endpoint keys merge into the endpoint)."""
     config = seed_for(sandbox)
     resource = config["resources"][0]
@@ -36,11 +37,11 @@ def instant(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-def resource_requests(sandbox) -> list[dict]:
+def resource_requests(sandbox) -> list[dict[str, t.Any]]:
     return [r for r in sandbox.request_log() if r["path"] == "/v1/resource"]
 
 
-def schema_message(run, stream: str) -> dict:
+def schema_message(run, stream: str) -> dict[str, t.Any]:
     return next(m for m in run.messages if m["type"] == "SCHEMA" and m["stream"] == stream)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing as t
+
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
@@ -24,7 +26,7 @@ BAD_SETTINGS = [
 ]
 
 
-def without_nones(config: dict) -> dict:
+def without_nones(config: dict[str, t.Any]) -> dict[str, t.Any]:
     return {k: v for k, v in config.items() if v is not None}
 
 

@@ -52,7 +52,7 @@ def piped(meltano_installed: Meltano, tmp_path_factory: pytest.TempPathFactory) 
     out = tmp / "out"
     out.mkdir()
     with SandboxServer(counts=COUNTS) as sandbox:
-        tap_config = {"base_url": sandbox.base_url, "client_id": CLIENT_ID}
+        tap_config: dict[str, t.Any] = {"base_url": sandbox.base_url, "client_id": CLIENT_ID}
         tap_config |= {"client_secret": CLIENT_SECRET, "page_size": 50}
         (tmp / "tap.json").write_text(json.dumps(tap_config))
         target_config = {"destination_path": str(out), "do_timestamp_file": False}
