@@ -195,8 +195,11 @@ def api_pages(base_url: str, resource: str, limit: int = 100) -> Iterator[dict[s
     """Every page of a resource, read with plain `requests`: an oracle that shares no tap code."""
     with requests.Session() as session:
         session.trust_env = False  # never through a proxy from the environment
-        form = {"grant_type": "client_credentials", "client_id": CLIENT_ID}
-        form["client_secret"] = CLIENT_SECRET
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        }
         token = session.post(f"{base_url}/oauth/v1/token", data=form, timeout=30)
         token.raise_for_status()
         session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
