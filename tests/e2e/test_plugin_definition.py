@@ -55,7 +55,7 @@ def expected_kind(schema: dict[str, t.Any]) -> str:
 
 def about_settings(about: dict[str, t.Any], dotted: set[str]) -> dict[str, dict[str, t.Any]]:
     """--about's settings by Hub name: objects the Hub lists as `a.b` are expanded."""
-    found = {}
+    found: dict[str, dict[str, t.Any]] = {}
     for name, schema in about["settings"]["properties"].items():
         subs = {d.split(".", 1)[1] for d in dotted if d.startswith(f"{name}.")}
         if subs:
