@@ -59,6 +59,9 @@ class TapAnalytics(Tap):
         # Adds to the SDK's check (which covers its built-in settings too): clear names,
         # the `client` block, defaults and resource declarations.
         errors = settings.validate(self._config, self.config_jsonschema)
+        if raise_errors:  # a sync or --test: discovery, which the SDK validates loosely,
+            # serves the built-in resources offline and needs no credentials.
+            errors += settings.missing_for_sync(self._config)
         errors += [
             error
             for error in super()._validate_config(raise_errors=False)
