@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import typing as t
 from functools import cached_property
 
@@ -130,6 +131,13 @@ class AnalyticsStream(ResourceStream):
         self.run.writer.checkpoint(lines, advance)
         lines.clear()
 
+    def _records_to_sync(self, context: Context | None) -> Iterable[object]:
+        """Every record, or the first few of a --test run (ABORT_AT_RECORD_COUNT)."""
+        records = self.get_records(context)
+        limit = self.ABORT_AT_RECORD_COUNT
+        # A clean stop: the SDK's dry-run abort is an exception its Stream.sync logs as an error.
+        return records if limit is None else itertools.islice(records, limit)
+
     @override
     def _sync_records(
         self,
@@ -160,10 +168,9 @@ class AnalyticsStream(ResourceStream):
         complete = False
         with self.get_record_counter() as counter, self.get_sync_timer():
             try:
-                for count, raw in enumerate(self.get_records(context), start=1):
+                for count, raw in enumerate(self._records_to_sync(context), start=1):
                     if stop.is_set():
                         raise SyncInterruptedError(0)
-                    self._check_max_record_limit(count - 1)  # the SDK's dry-run limit
                     record = self._prepared(raw, required, context, hooked=hooked)
                     if record is None:
                         continue
@@ -176,8 +183,8 @@ class AnalyticsStream(ResourceStream):
                     if count % STATE_EVERY == 0:
                         self._checkpoint(lines, chunk)
                     yield record
-                complete = True
+                complete = self.ABORT_AT_RECORD_COUNT is None  # --test stops short, by plan
             finally:
                 self._checkpoint(lines, chunk, final=complete)
-        if self.emit_activate_version_messages and self._stream_version is not None:
+        if complete and self.emit_activate_version_messages and self._stream_version is not None:
             self._write_activate_version_message(self._stream_version)
