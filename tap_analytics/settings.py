@@ -91,6 +91,16 @@ CONFIG_JSONSCHEMA: dict[str, t.Any] = th.PropertiesList(
         description="Streams synced at once; 1 syncs them one after another.",
     ),
     th.Property(
+        "log_metrics",
+        th.BooleanType,
+        default=False,
+        title="Log metrics",
+        description=(
+            "Also log the SDK's METRIC lines (record counts, request durations, sync times) "
+            "at INFO; off by default, when stderr shows progress and a summary per stream."
+        ),
+    ),
+    th.Property(
         "client",
         th.ObjectType(
             th.Property("base_url", th.StringType),

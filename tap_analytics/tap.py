@@ -6,6 +6,7 @@ import gc
 import io
 import itertools
 import json
+import logging
 import sys
 import typing as t
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -74,6 +75,10 @@ class TapAnalytics(Tap):
         if errors and raise_errors:
             summary = "Invalid settings: " + "; ".join(errors)
             raise ConfigValidationError(summary, errors=errors)
+        # Before any request (discovery may sample the API): a METRIC line per request and
+        # per stream is for machines, and drowns the progress lines a person reads.
+        if not self._config.get("log_metrics"):
+            self.metrics_logger.setLevel(logging.WARNING)
         for error in errors:
             self.logger.warning(error)
         return errors
