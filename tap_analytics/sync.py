@@ -7,7 +7,7 @@ import typing as t
 from functools import cached_property
 
 import requests
-from singer_sdk import RESTStream
+from singer_sdk import RESTStream, metrics
 from singer_sdk.helpers._state import write_starting_replication_value
 from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
@@ -16,6 +16,7 @@ from tap_analytics.client import ResourceStream
 from tap_analytics.errors import BadPageError, InvalidStateError, SyncInterruptedError
 from tap_analytics.output import encode_line
 from tap_analytics.prefetch import prefetched_pages
+from tap_analytics.progress import RecordCounter
 from tap_analytics.state import BadBookmarkError, Bookmark, starting_value
 
 if t.TYPE_CHECKING:
@@ -31,6 +32,7 @@ class AnalyticsStream(ResourceStream):
 
     _extracted_at = ""
     _bookmark = Bookmark()
+    _records: RecordCounter | None = None
 
     @override
     def request_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
@@ -41,6 +43,23 @@ class AnalyticsStream(ResourceStream):
     @override
     def get_replication_key_signpost(self, context: Context | None = None) -> None:
         return None  # records are sorted: the last one written is the bookmark
+
+    @override
+    def get_record_counter(
+        self, *, endpoint: str | None = None, log_interval: float = metrics.DEFAULT_LOG_INTERVAL
+    ) -> RecordCounter:
+        self._records = RecordCounter(self.name, endpoint=endpoint, log_interval=log_interval)
+        return self._records
+
+    @property
+    def records_synced(self) -> int:
+        """Records synced so far by this stream's sync (read by the progress lines)."""
+        return 0 if self._records is None else self._records.value
+
+    @property
+    def bookmark(self) -> str | None:
+        """The replication value of the last STATE written (read by the progress lines)."""
+        return self._bookmark.value
 
     @cached_property
     def _property_names(self) -> frozenset[str]:

@@ -21,6 +21,7 @@ from tap_analytics import inference, resources, settings
 from tap_analytics.auth import ClientCredentialsAuth
 from tap_analytics.errors import InvalidStateError, SyncIncompleteError, SyncInterruptedError
 from tap_analytics.output import LockedWriter
+from tap_analytics.progress import Progress
 from tap_analytics.retry import RetryPolicy
 from tap_analytics.run import RunContext
 from tap_analytics.sync import AnalyticsStream
@@ -166,11 +167,15 @@ class TapAnalytics(Tap):
         failures: dict[str, BaseException] = {}
         workers = min(int(self.config["max_parallel_streams"]), max(len(selected), 1))
         pool = ThreadPoolExecutor(workers, thread_name_prefix="stream")
-        futures = {pool.submit(self._sync_stream, stream): stream.name for stream in selected}
+        progress = Progress()
+        futures = {
+            pool.submit(self._sync_stream, stream, progress): stream.name for stream in selected
+        }
         try:
             pending = set(futures)
             while pending:  # collect failures as they happen; the other streams go on
                 done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+                progress.tick()
                 for future in done:
                     if (failure := future.exception()) is not None:
                         failures[futures[future]] = failure
@@ -187,13 +192,14 @@ class TapAnalytics(Tap):
         if failures:
             raise SyncIncompleteError(self._failure_summary(failures))
 
-    def _sync_stream(self, stream: AnalyticsStream) -> None:
+    def _sync_stream(self, stream: AnalyticsStream, progress: Progress) -> None:
         """Sync one stream; its failure is reported at the end, not raised at once."""
         # The SDK's loop also calls finalize_state_progress_markers here; the record loop
         # finalizes its own state and writes the last STATE itself.
         if self.run.stop.is_set():
             raise SyncInterruptedError(0)
-        stream.sync()
+        with progress.syncing(stream):
+            stream.sync()
 
     @staticmethod
     def _failure_summary(failures: dict[str, BaseException]) -> str:
