@@ -98,7 +98,14 @@ def definition(info: dict[str, Any]) -> dict[str, Any]:
     return {
         **HEADER,
         "capabilities": sorted(info["capabilities"]),
-        "settings_group_validation": [list(schema.get("required", []))],
+        # Discovery needs no setting; a sync needs those whose description says so.
+        "settings_group_validation": [
+            [
+                name
+                for name, spec in schema["properties"].items()
+                if "required to sync" in spec.get("description", "")
+            ]
+        ],
         "settings": settings(schema["properties"]),
     }
 

@@ -15,29 +15,27 @@ DEFAULT_BACKOFF_FACTOR = 2.0
 DEFAULT_REQUEST_TIMEOUT = 300.0
 DEFAULT_MAX_PARALLEL_STREAMS = 4
 TOKEN_PATH = "/oauth/v1/token"  # noqa: S105 - a URL path, not a secret
+SYNC_SETTINGS = ("client_id", "client_secret", "base_url")  # discovery needs none of them
 
 CONFIG_JSONSCHEMA: dict[str, t.Any] = th.PropertiesList(
     th.Property(
         "client_id",
         th.StringType(min_length=1),
-        required=True,
         title="Client ID",
-        description="OAuth2 client id.",
+        description="OAuth2 client id; required to sync.",
     ),
     th.Property(
         "client_secret",
         th.StringType(min_length=1),
-        required=True,
         secret=True,
         title="Client secret",
-        description="OAuth2 client secret.",
+        description="OAuth2 client secret; required to sync.",
     ),
     th.Property(
         "base_url",
         th.StringType(pattern=r"^https?://[^\s/]+"),
-        required=True,
         title="Base URL",
-        description="Root of the API, e.g. https://api.example.com.",
+        description="Root of the API, e.g. https://api.example.com; required to sync.",
     ),
     th.Property(
         "token_url",
@@ -91,6 +89,16 @@ CONFIG_JSONSCHEMA: dict[str, t.Any] = th.PropertiesList(
         default=DEFAULT_MAX_PARALLEL_STREAMS,
         title="Max parallel streams",
         description="Streams synced at once; 1 syncs them one after another.",
+    ),
+    th.Property(
+        "log_metrics",
+        th.BooleanType,
+        default=False,
+        title="Log metrics",
+        description=(
+            "Also log the SDK's METRIC lines (record counts, request durations, sync times) "
+            "at INFO; off by default, when stderr shows progress and a summary per stream."
+        ),
     ),
     th.Property(
         "client",
@@ -216,6 +224,15 @@ def validate(config: dict[str, t.Any], schema: dict[str, t.Any]) -> list[str]:
     if config.get("base_url") and not config.get("token_url"):
         config["token_url"] = str(config["base_url"]).rstrip("/") + TOKEN_PATH
     return sorted(set(errors), key=errors.index)
+
+
+def missing_for_sync(config: dict[str, t.Any]) -> list[str]:
+    """Name each setting a sync needs that the (validated) config lacks."""
+    return [
+        f"Setting '{name}' is required to sync"
+        for name in SYNC_SETTINGS
+        if config.get(name) is None
+    ]
 
 
 def already_reported(sdk_error: str, errors: list[str]) -> bool:

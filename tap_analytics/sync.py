@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import typing as t
 from functools import cached_property
 
 import requests
-from singer_sdk import RESTStream
+from singer_sdk import RESTStream, metrics
 from singer_sdk.helpers._state import write_starting_replication_value
 from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
@@ -15,6 +16,7 @@ from tap_analytics.client import ResourceStream
 from tap_analytics.errors import BadPageError, InvalidStateError, SyncInterruptedError
 from tap_analytics.output import encode_line
 from tap_analytics.prefetch import prefetched_pages
+from tap_analytics.progress import RecordCounter
 from tap_analytics.state import BadBookmarkError, Bookmark, starting_value
 
 if t.TYPE_CHECKING:
@@ -31,6 +33,7 @@ class AnalyticsStream(ResourceStream):
 
     _extracted_at: datetime | None = None
     _bookmark = Bookmark()
+    _records: RecordCounter | None = None
 
     @override
     def request_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
@@ -41,6 +44,23 @@ class AnalyticsStream(ResourceStream):
     @override
     def get_replication_key_signpost(self, context: Context | None = None) -> None:
         return None  # records are sorted: the last one written is the bookmark
+
+    @override
+    def get_record_counter(
+        self, *, endpoint: str | None = None, log_interval: float = metrics.DEFAULT_LOG_INTERVAL
+    ) -> RecordCounter:
+        self._records = RecordCounter(self.name, endpoint=endpoint, log_interval=log_interval)
+        return self._records
+
+    @property
+    def records_synced(self) -> int:
+        """Records synced so far by this stream's sync (read by the progress lines)."""
+        return 0 if self._records is None else self._records.value
+
+    @property
+    def bookmark(self) -> str | None:
+        """The replication value of the last STATE written (read by the progress lines)."""
+        return self._bookmark.value
 
     @cached_property
     def _property_names(self) -> frozenset[str]:
@@ -137,6 +157,13 @@ class AnalyticsStream(ResourceStream):
         self.run.writer.checkpoint(lines, advance)
         lines.clear()
 
+    def _records_to_sync(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """Every record, or the first few of a --test run (ABORT_AT_RECORD_COUNT)."""
+        records = self.get_records(context)
+        limit = self.ABORT_AT_RECORD_COUNT
+        # A clean stop: the SDK's dry-run abort is an exception its Stream.sync logs as an error.
+        return records if limit is None else itertools.islice(records, limit)
+
     @override
     def _sync_records(
         self,
@@ -167,10 +194,9 @@ class AnalyticsStream(ResourceStream):
         complete = False
         with self.get_record_counter() as counter, self.get_sync_timer():
             try:
-                for count, raw in enumerate(self.get_records(context), start=1):
+                for count, raw in enumerate(self._records_to_sync(context), start=1):
                     if stop.is_set():
                         raise SyncInterruptedError(0)
-                    self._check_max_record_limit(count - 1)  # the SDK's dry-run limit
                     record = self._prepared(raw, required, context, hooked=hooked)
                     if record is None:
                         continue
@@ -183,8 +209,8 @@ class AnalyticsStream(ResourceStream):
                     if count % STATE_EVERY == 0:
                         self._checkpoint(lines, chunk)
                     yield record
-                complete = True
+                complete = self.ABORT_AT_RECORD_COUNT is None  # --test stops short, by plan
             finally:
                 self._checkpoint(lines, chunk, final=complete)
-        if self.emit_activate_version_messages and self._stream_version is not None:
+        if complete and self.emit_activate_version_messages and self._stream_version is not None:
             self._write_activate_version_message(self._stream_version)

@@ -6,6 +6,7 @@ import gc
 import io
 import itertools
 import json
+import logging
 import sys
 import typing as t
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -20,6 +21,7 @@ from tap_analytics import inference, resources, settings
 from tap_analytics.auth import ClientCredentialsAuth
 from tap_analytics.errors import InvalidStateError, SyncIncompleteError, SyncInterruptedError
 from tap_analytics.output import LockedWriter
+from tap_analytics.progress import Progress
 from tap_analytics.retry import RetryPolicy
 from tap_analytics.run import RunContext
 from tap_analytics.sync import AnalyticsStream
@@ -59,6 +61,9 @@ class TapAnalytics(Tap):
         # Adds to the SDK's check (which covers its built-in settings too): clear names,
         # the `client` block, defaults and resource declarations.
         errors = settings.validate(self._config, self.config_jsonschema)
+        if raise_errors:  # a sync or --test: discovery, which the SDK validates loosely,
+            # serves the built-in resources offline and needs no credentials.
+            errors += settings.missing_for_sync(self._config)
         try:  # raising: without, the SDK logs a warning line of its own
             super()._validate_config(raise_errors=True)
         except ConfigValidationError as sdk_check:
@@ -70,6 +75,10 @@ class TapAnalytics(Tap):
         if errors and raise_errors:
             summary = "Invalid settings: " + "; ".join(errors)
             raise ConfigValidationError(summary, errors=errors)
+        # Before any request (discovery may sample the API): a METRIC line per request and
+        # per stream is for machines, and drowns the progress lines a person reads.
+        if not self._config.get("log_metrics"):
+            self.metrics_logger.setLevel(logging.WARNING)
         for error in errors:
             self.logger.warning(error)
         return errors
@@ -157,11 +166,15 @@ class TapAnalytics(Tap):
         failures: dict[str, BaseException] = {}
         workers = min(int(self.config["max_parallel_streams"]), max(len(selected), 1))
         pool = ThreadPoolExecutor(workers, thread_name_prefix="stream")
-        futures = {pool.submit(self._sync_stream, stream): stream.name for stream in selected}
+        progress = Progress()
+        futures = {
+            pool.submit(self._sync_stream, stream, progress): stream.name for stream in selected
+        }
         try:
             pending = set(futures)
             while pending:  # collect failures as they happen; the other streams go on
                 done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+                progress.tick()
                 for future in done:
                     if (failure := future.exception()) is not None:
                         failures[futures[future]] = failure
@@ -178,13 +191,14 @@ class TapAnalytics(Tap):
         if failures:
             raise SyncIncompleteError(self._failure_summary(failures))
 
-    def _sync_stream(self, stream: AnalyticsStream) -> None:
+    def _sync_stream(self, stream: AnalyticsStream, progress: Progress) -> None:
         """Sync one stream; its failure is reported at the end, not raised at once."""
         # The SDK's loop also calls finalize_state_progress_markers here; the record loop
         # finalizes its own state and writes the last STATE itself.
         if self.run.stop.is_set():
             raise SyncInterruptedError(0)
-        stream.sync()
+        with progress.syncing(stream):
+            stream.sync()
 
     @staticmethod
     def _failure_summary(failures: dict[str, BaseException]) -> str:

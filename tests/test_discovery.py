@@ -6,9 +6,12 @@ import json
 import subprocess
 import typing as t
 
-from tapkit import TAP
+import pytest
+
+from tapkit import TAP, config_for, run_cli
 
 STREAMS = {"customers", "sessions", "events", "campaigns"}
+SYNC_SETTINGS = ("client_id", "client_secret", "base_url")  # needed to sync, not to discover
 
 
 def discover() -> dict[str, t.Any]:
@@ -63,3 +66,44 @@ def test_discover_with_bad_credentials_still_works(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert len(json.loads(result.stdout)["streams"]) == len(STREAMS)
+
+
+def problem_lines(stderr: str) -> list[str]:
+    """The lines of stderr logged at WARNING or above."""
+    return [line for line in stderr.splitlines() if "| WARNING" in line or "| ERROR" in line]
+
+
+@pytest.mark.parametrize("config", [None, {}], ids=["no config", "empty config"])
+def test_discover_warns_about_no_setting(tmp_path, config):
+    argv = [TAP, "--discover"]
+    if config is not None:
+        (tmp_path / "config.json").write_text(json.dumps(config))
+        argv += ["--config", str(tmp_path / "config.json")]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert problem_lines(result.stderr) == []
+    assert {s["tap_stream_id"] for s in json.loads(result.stdout)["streams"]} == STREAMS
+
+
+def test_about_says_the_credentials_are_required_to_sync():
+    about = subprocess.run(
+        [TAP, "--about", "--format", "json"], capture_output=True, check=True, timeout=60
+    )
+    settings = json.loads(about.stdout)["settings"]
+    assert not set(SYNC_SETTINGS) & set(settings.get("required", []))
+    for name in SYNC_SETTINGS:
+        assert "required to sync" in settings["properties"][name]["description"]
+
+
+@pytest.mark.parametrize("name", SYNC_SETTINGS)
+def test_sync_without_a_required_setting_fails_in_one_line_before_any_request(sandbox, name):
+    config = config_for(sandbox.base_url)
+    del config[name]
+    run = run_cli(config)
+    assert run.returncode == 1
+    problems = problem_lines(run.stderr)
+    assert len(problems) == 1, run.stderr
+    assert f"Setting '{name}' is required to sync" in problems[0]
+    assert [other for other in SYNC_SETTINGS if f"'{other}'" in problems[0]] == [name]
+    assert run.messages == []
+    assert sandbox.request_log() == [], "nothing may be requested without the credentials"

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from tap_analytics.client import STATE_EVERY
+from tap_analytics.sync import STATE_EVERY
 from tapkit import Run, api_ids, config_for, run_tap
 
 STREAMS = ("customers", "sessions", "events", "campaigns")

@@ -11,8 +11,8 @@ import typing as t
 
 import pytest
 
-from tap_analytics.client import STATE_EVERY
 from tap_analytics.retry import MAX_RETRY_AFTER
+from tap_analytics.sync import STATE_EVERY
 from tapkit import CLIENT_SECRET, TAP, Run, config_for, parse_lines, run_cli, run_tap, wiretap
 
 if t.TYPE_CHECKING:
