@@ -18,6 +18,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy tests/e2e/*.py
+	MYPYPATH=tests/e2e $(BIN)/mypy scripts
 
 # Everything: lint, then every test (slow and e2e included).
 test: lint

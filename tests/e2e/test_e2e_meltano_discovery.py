@@ -15,7 +15,9 @@ pytestmark = pytest.mark.e2e
     [("select", "tap-analytics", "--list", "--all"), ("invoke", "tap-analytics", "--discover")],
     ids=["select --list", "invoke --discover"],
 )
-def test_discovery_through_meltano_warns_about_no_setting(meltano_installed: Meltano, command):
+def test_discovery_through_meltano_warns_about_no_setting(
+    meltano_installed: Meltano, command: tuple[str, ...]
+) -> None:
     stdout = meltano_installed(*command)
     stderr = Path(meltano_installed.runs[-1]).read_text().replace(stdout, "")
     assert "[warning" not in stderr, stderr
