@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import typing as t
 from functools import cached_property
 
@@ -160,10 +161,12 @@ class AnalyticsStream(ResourceStream):
         complete = False
         with self.get_record_counter() as counter, self.get_sync_timer():
             try:
-                for count, raw in enumerate(self.get_records(context), start=1):
+                # --test's record limit ends the loop, not the SDK's abort exception, which
+                # Stream.sync would log as "An unhandled error occurred" for a planned stop.
+                records = itertools.islice(self.get_records(context), self.ABORT_AT_RECORD_COUNT)
+                for count, raw in enumerate(records, start=1):
                     if stop.is_set():
                         raise SyncInterruptedError(0)
-                    self._check_max_record_limit(count - 1)  # the SDK's dry-run limit
                     record = self._prepared(raw, required, context, hooked=hooked)
                     if record is None:
                         continue
