@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import typing as t
@@ -24,20 +23,27 @@ class BadBookmarkError(ValueError):
 
 def parse_instant(value: object, *, what: str) -> datetime:
     """Parse an RFC 3339 date-time with an offset into an aware UTC datetime, or refuse it."""
+    parsed = _date_time(value)
+    if parsed is not None:
+        return parsed.astimezone(UTC)
     if not isinstance(value, str):
         msg = f"{what} must be an RFC 3339 timestamp string such as {EXAMPLE}, not {value!r}"
         raise BadBookmarkError(msg)
-    parsed = None
-    if _DATE_TIME.fullmatch(value) is not None:
-        with contextlib.suppress(ValueError):  # an impossible one, such as month 13
-            parsed = datetime.fromisoformat(canonical(value))
-    if parsed is None:
-        msg = (
-            f"{what} is not an RFC 3339 timestamp: {value!r} (a date-time with an offset, "
-            f"such as {EXAMPLE})"
-        )
-        raise BadBookmarkError(msg)
-    return parsed.astimezone(UTC)
+    msg = (
+        f"{what} is not an RFC 3339 timestamp: {value!r} (a date-time with an offset, "
+        f"such as {EXAMPLE})"
+    )
+    raise BadBookmarkError(msg)
+
+
+def _date_time(value: object) -> datetime | None:
+    """The date-time a value spells in RFC 3339, or None."""
+    if not isinstance(value, str) or _DATE_TIME.fullmatch(value) is None:
+        return None
+    try:
+        return datetime.fromisoformat(canonical(value))
+    except ValueError:  # an impossible one, such as month 13
+        return None
 
 
 def canonical(value: str) -> str:
