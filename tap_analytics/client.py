@@ -9,19 +9,25 @@ from http import HTTPStatus
 from urllib.parse import urlparse
 
 import msgspec
+import requests
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.pagination import SinglePagePaginator
 from typing_extensions import override
 
-from tap_analytics.errors import AnalyticsAPIError, InvalidTokenError
+from tap_analytics.errors import (
+    AnalyticsAPIError,
+    InvalidTokenError,
+    SyncInterruptedError,
+    TokenRevokedError,
+)
 from tap_analytics.paging import CursorPaginator, dig
+from tap_analytics.redact import redact
 from tap_analytics.retry import RetryPolicy
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterable
 
-    import requests
     from backoff.types import Details
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context, RequestFunc
@@ -32,12 +38,29 @@ if t.TYPE_CHECKING:
 
 ADVICE = {
     HTTPStatus.BAD_REQUEST: "check page_size, start_date and the state's bookmark",
-    HTTPStatus.UNAUTHORIZED: "a fresh token was refused too: check client_id and client_secret",
+    HTTPStatus.UNAUTHORIZED: (
+        "the API refused the access token without an invalid_token challenge: check token_url "
+        "and scope"
+    ),
     HTTPStatus.FORBIDDEN: "grant the client the scope for this resource, or deselect the stream",
     HTTPStatus.NOT_FOUND: "check base_url and the resource's path, or deselect the stream",
     0: "the API is failing: rerun later, or raise max_retries and backoff_factor",
 }
+# Parallel streams share one token, so one revocation can reject a request a few times in a
+# row (up to 5 seen with the token revoked on every 5th request); more is a server rejecting
+# this resource's requests whatever the token.
+MAX_REJECTIONS = 10
 _decode = msgspec.json.Decoder().decode
+
+
+def path_of(request: requests.PreparedRequest) -> str:
+    """The path a request went to, for messages (the query may hold a cursor)."""
+    return urlparse(request.url or "").path
+
+
+def bearer_token(request: requests.PreparedRequest) -> str | None:
+    """The access token a request carried."""
+    return request.headers.get("Authorization", "").removeprefix("Bearer ") or None
 
 
 class ResourceStream(RESTStream[str | None]):
@@ -117,8 +140,8 @@ class ResourceStream(RESTStream[str | None]):
         if status == HTTPStatus.UNAUTHORIZED and "invalid_token" in response.headers.get(
             "WWW-Authenticate", response.text[:200]
         ):
-            token = response.request.headers.get("Authorization", "").removeprefix("Bearer ")
-            raise InvalidTokenError(self.response_error_message(response), token or None)
+            message = self.response_error_message(response)
+            raise InvalidTokenError(message, bearer_token(response.request))
         if self.retry.is_retryable(status):
             raise RetriableAPIError(self.response_error_message(response), response)
         if status >= HTTPStatus.BAD_REQUEST:
@@ -138,6 +161,7 @@ class ResourceStream(RESTStream[str | None]):
             code = error
         detail = f" {code}" if code else ""
         detail += f": {message}" if message else ""
+        detail = redact(detail)  # a careless server may quote the request's Authorization
         advice = ADVICE.get(response.status_code, ADVICE[0])
         return (
             f"stream '{self.name}': HTTP {response.status_code}{detail} "
@@ -184,15 +208,70 @@ class ResourceStream(RESTStream[str | None]):
             prepared: requests.PreparedRequest, context: Context | None
         ) -> requests.Response:
             self.run.throttle.wait()
-            try:
-                return func(prepared, context)
-            except InvalidTokenError as rejected:
-                # Tokens can be revoked before expiry: get a new one and repeat once.
-                self.run.auth.discard(rejected.token)
-                self.log("Access token rejected; fetching a new one", level=logging.WARNING)
-                return func(prepared, context)
+            waits = self.retry.wait_generator()
+            next(waits)
+            rejections = 0
+            while True:
+                try:
+                    response = func(prepared, context)
+                except InvalidTokenError as rejected:
+                    # Tokens can be revoked before expiry: a new one (the first stream to see
+                    # the rejection fetches it for all), and the request repeated at once,
+                    # then after each backoff wait.
+                    rejections += 1
+                    unused = self.run.auth.discard(rejected.token)
+                    if unused > max(self.retry.max_retries, 1) or rejections > MAX_REJECTIONS:
+                        message = self._rejected_message(prepared, unused, rejections)
+                        raise TokenRevokedError(message) from None
+                    wait = 0.0 if rejections == 1 else RetryPolicy.jitter(waits.send(rejected))
+                    self.log(
+                        "Access token rejected (%d time(s) in a row for this request); a new "
+                        "one in %.1f s",
+                        rejections,
+                        wait,
+                        level=logging.WARNING,
+                    )
+                    if self.run.stop.wait(wait):
+                        raise SyncInterruptedError(0) from None
+                else:
+                    self.run.auth.served(bearer_token(prepared))
+                    return response
 
-        return super().request_decorator(with_fresh_token)
+        retried = super().request_decorator(with_fresh_token)
+
+        def explained(
+            prepared: requests.PreparedRequest, context: Context | None
+        ) -> requests.Response:
+            try:
+                return retried(prepared, context)
+            except requests.exceptions.Timeout:
+                msg = (
+                    f"stream '{self.name}': no answer within request_timeout ({self.timeout:g} s) "
+                    f"in {self.retry.max_tries} attempt(s) (GET {path_of(prepared)}); "
+                    "the API is not answering: rerun later, or raise request_timeout"
+                )
+                raise AnalyticsAPIError(msg) from None
+
+        return explained
+
+    def _rejected_message(
+        self, prepared: requests.PreparedRequest, unused: int, rejections: int
+    ) -> str:
+        """Explain why repeating with new tokens was given up: not the credentials."""
+        where = f"GET {path_of(prepared)}"
+        if rejections > MAX_REJECTIONS:
+            return (
+                f"stream '{self.name}': the API rejected the access token {rejections} times in "
+                f"a row for this request ({where}) while accepting it for others; check that "
+                "the client may read this resource, or deselect the stream"
+            )
+        return (
+            f"stream '{self.name}': the access token was revoked {unused} times in a row "
+            f"before the API accepted a single request with it ({where}); likely another job "
+            "uses the same client credentials (a provider that keeps one live token per client "
+            "revokes ours each time it issues one), or the provider is revoking tokens: give "
+            "this tap a client of its own, or rerun later"
+        )
 
     @override
     def backoff_wait_generator(self) -> Generator[float, t.Any, None]:

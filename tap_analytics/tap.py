@@ -7,6 +7,7 @@ import io
 import itertools
 import json
 import logging
+import signal
 import sys
 import typing as t
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -14,23 +15,26 @@ from functools import cached_property
 
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
+from singer_sdk.helpers.capabilities import BATCH_CONFIG, PluginCapabilities, TapCapabilities
 from typing_extensions import override
 
-from tap_analytics import inference, resources, settings
+from tap_analytics import inference, redact, resources, settings
 from tap_analytics.auth import ClientCredentialsAuth
 from tap_analytics.errors import InvalidStateError, SyncIncompleteError, SyncInterruptedError
 from tap_analytics.output import LockedWriter
 from tap_analytics.progress import Progress
 from tap_analytics.retry import RetryPolicy
 from tap_analytics.run import RunContext
+from tap_analytics.state import BadBookmarkError, later_than_now, parse_instant, read_state_file
 from tap_analytics.sync import AnalyticsStream
 from tap_analytics.throttle import Throttle
 
 if t.TYPE_CHECKING:
     from types import FrameType
 
+    import click
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
+    from singer_sdk.plugin_base import _ConfigInput
 
     from tap_analytics.resources import Resource
 
@@ -58,18 +62,26 @@ class TapAnalytics(Tap):
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        # The first hook that sees the settings: hide the secret before anything is printed.
+        redact.install()
+        redact.hide(self._config.get("client_secret"))
+        redact.hide(((self._config.get("client") or {}).get("auth") or {}).get("client_secret"))
         # Adds to the SDK's check (which covers its built-in settings too): clear names,
         # the `client` block, defaults and resource declarations.
         errors = settings.validate(self._config, self.config_jsonschema)
         if raise_errors:  # a sync or --test: discovery, which the SDK validates loosely,
             # serves the built-in resources offline and needs no credentials.
             errors += settings.missing_for_sync(self._config)
-        try:  # raising: without, the SDK logs a warning line of its own
-            super()._validate_config(raise_errors=True)
-        except ConfigValidationError as sdk_check:
-            errors += [e for e in sdk_check.errors if not settings.already_reported(e, errors)]
         try:
-            self.resources  # noqa: B018 - declarations are checked here, before any request
+            super()._validate_config(raise_errors=True)
+        except ConfigValidationError as sdk:
+            errors += [
+                settings.worded_sdk_error(error)
+                for error in sdk.errors
+                if not settings.already_reported(error, errors)
+            ]
+        try:
+            errors += self._declaration_errors()
         except resources.DeclarationError as exc:
             errors.append(str(exc))
         if errors and raise_errors:
@@ -81,6 +93,29 @@ class TapAnalytics(Tap):
             self.metrics_logger.setLevel(logging.WARNING)
         for error in errors:
             self.logger.warning(error)
+        # The SDK reads batch_config whatever the capabilities say, so it is a known name too.
+        known = {*self.config_jsonschema["properties"], *BATCH_CONFIG["properties"]}
+        for warning in settings.unknown_settings(self._config, known):
+            self.logger.warning(warning)
+        if later_than_now(self._config.get("start_date")):
+            self.logger.warning(
+                "Setting 'start_date' is %s, later than now: streams without a bookmark read "
+                "nothing until records are updated after it",
+                self._config["start_date"],
+            )
+        return errors
+
+    def _declaration_errors(self) -> list[str]:
+        """Check the resource declarations, before any request."""
+        errors = []
+        for resource in self.resources:
+            initial_value = resource.incremental and resource.incremental.initial_value
+            if initial_value is not None:
+                what = f"The initial_value declared for resource '{resource.name}'"
+                try:
+                    parse_instant(initial_value, what=what)
+                except BadBookmarkError as exc:
+                    errors.append(str(exc))
         return errors
 
     @cached_property
@@ -163,6 +198,7 @@ class TapAnalytics(Tap):
         problems = [problem for stream in selected if (problem := stream.check_state())]
         if problems:
             raise InvalidStateError("; ".join(problems))
+        self._warn_of_future_bookmarks(selected)
         failures: dict[str, BaseException] = {}
         workers = min(int(self.config["max_parallel_streams"]), max(len(selected), 1))
         pool = ThreadPoolExecutor(workers, thread_name_prefix="stream")
@@ -178,18 +214,33 @@ class TapAnalytics(Tap):
                 for future in done:
                     if (failure := future.exception()) is not None:
                         failures[futures[future]] = failure
+            pool.shutdown(wait=True)
         except SyncInterruptedError:
             self.run.stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
             self._state_writer.write_state(self.state)
             self.writer.flush()
             raise
-        pool.shutdown(wait=True)
         self.writer.flush()
         for stream in selected:
             stream.log_sync_costs()
         if failures:
-            raise SyncIncompleteError(self._failure_summary(failures))
+            raise SyncIncompleteError(
+                self._failure_summary(failures, [stream.name for stream in selected])
+            )
+
+    def _warn_of_future_bookmarks(self, streams: list[AnalyticsStream]) -> None:
+        """Warn of a bookmark later than now: its stream would read nothing, run after run."""
+        for stream in streams:
+            bookmark = stream.stream_state.get("replication_key_value")
+            if later_than_now(bookmark):
+                self.logger.warning(
+                    "The bookmark of stream '%s' is %s, later than now: the stream reads "
+                    "nothing until records are updated after it; fix or remove it in the state "
+                    "if that is not intended",
+                    stream.name,
+                    bookmark,
+                )
 
     def _sync_stream(self, stream: AnalyticsStream, progress: Progress) -> None:
         """Sync one stream; its failure is reported at the end, not raised at once."""
@@ -201,43 +252,57 @@ class TapAnalytics(Tap):
             stream.sync()
 
     @staticmethod
-    def _failure_summary(failures: dict[str, BaseException]) -> str:
-        """One line naming every failed stream, its cause, and what to do."""
+    def _failure_summary(failures: dict[str, BaseException], streams: list[str]) -> str:
+        """One line naming every failed stream and its cause, the delivered ones, what to do."""
         streams_by_cause: dict[str, list[str]] = {}
         for name, failure in sorted(failures.items()):
-            streams_by_cause.setdefault(str(failure), []).append(name)
+            streams_by_cause.setdefault(str(failure).rstrip(". "), []).append(name)
         causes = "; ".join(
             f"{', '.join(names)}: {cause}" for cause, names in streams_by_cause.items()
         )
+        delivered = sorted(name for name in streams if name not in failures)
+        outcome = (
+            f"Delivered in full: {', '.join(delivered)}"
+            if delivered
+            else "No stream was delivered in full"
+        )
         return (
             f"{len(failures)} stream(s) incomplete ({', '.join(sorted(failures))}). {causes}. "
-            "The other streams were delivered; rerun with the last STATE to resume."
+            f"{outcome}; rerun with the last STATE to resume."
         )
 
     @classmethod
+    @override
+    def cb_config(
+        cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]
+    ) -> _ConfigInput:
+        # The SDK would end a missing, empty or non-object file in a traceback.
+        for path in value:
+            if path != "ENV" and (problem := settings.config_file_problem(path)):
+                cls.logger.error("Invalid config: %s", problem)
+                ctx.exit(1)
+        return super().cb_config(ctx, param, value)
+
+    @classmethod
     def _checked_state_file(cls, state_file: t.IO[str]) -> t.IO[str]:
-        """Refuse a state file that is not a JSON object, with one line, before any request."""
-        text = state_file.read()
-        name = getattr(state_file, "name", "state file")
+        """Refuse a state file that cannot be resumed from, with one line, before any request."""
+        name = getattr(state_file, "name", "the state file")
         try:
-            state = json.loads(text) if text.strip() else {}
-        except json.JSONDecodeError as exc:
-            cls.logger.error(  # noqa: TRY400 - one line, no traceback
-                "Invalid state: %s is not valid JSON (%s). Fix it, or remove --state to "
-                "start from start_date.",
-                name,
-                exc,
-            )
+            state, note = read_state_file(state_file.read(), name)
+        except InvalidStateError as exc:
+            cls.logger.error("Invalid state: %s", exc)  # noqa: TRY400 - one line, no traceback
             sys.exit(1)
-        if not isinstance(state, dict) or not isinstance(state.get("bookmarks", {}), dict):
-            cls.logger.error(
-                "Invalid state: %s must be a JSON object with a 'bookmarks' object.", name
-            )
-            sys.exit(1)
-        return io.StringIO(text)
+        if note:
+            cls.logger.info("%s", note)
+        return io.StringIO(json.dumps(state))
 
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        # A terminal and Meltano may both forward a signal: later ones must not cut the final
+        # STATE short, nor change the exit code, not even while the interpreter shuts down
+        # (which restores default handlers, but leaves ignored signals ignored).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         # The SDK exits 0 here, which makes an interrupted run look complete.
         self.run.stop.set()
         raise SyncInterruptedError(signum)
@@ -254,21 +319,27 @@ class TapAnalytics(Tap):
             gc.freeze()
         except ConfigValidationError as exc:
             # The SDK would log each error, then a generic last line; one line says it all.
-            cls.logger.error("%s", exc)  # noqa: TRY400 - no traceback wanted
-            sys.exit(1)
+            cls._exit(1, "%s", exc)
         except InvalidStateError as exc:
-            cls.logger.error("Invalid state: %s", exc)  # noqa: TRY400 - no traceback wanted
-            sys.exit(1)
+            cls._exit(1, "Invalid state: %s", exc)
         except SyncIncompleteError as exc:
-            cls.logger.error("Sync incomplete: %s", exc)  # noqa: TRY400 - the line says it all
-            sys.exit(1)
+            cls._exit(1, "Sync incomplete: %s", exc)
         except SyncInterruptedError as exc:
-            cls.logger.error(  # noqa: TRY400
+            cls._exit(
+                128 + exc.signum,
                 "Sync interrupted by signal %d; the last STATE written marks what was "
                 "delivered: rerun with it to resume",
                 exc.signum,
             )
-            sys.exit(128 + exc.signum)
+
+    @classmethod
+    def _exit(cls, code: int, message: str, *args: object) -> t.NoReturn:
+        """Log the verdict as the last line on stderr, without a traceback, and exit."""
+        cls.logger.error(message, *args)
+        # A stopped stream's page fetcher (a daemon thread) may still finish a request:
+        # nothing it logs may follow the verdict.
+        logging.disable()
+        sys.exit(code)
 
 
 if __name__ == "__main__":

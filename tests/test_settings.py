@@ -43,10 +43,10 @@ def test_bad_setting_is_refused_by_name_before_any_request(sandbox, change, name
 
 
 def test_defaults_and_token_url():
-    tap = TapAnalytics(config=config_for("http://api.test/"), validate_config=True)
+    tap = TapAnalytics(config=config_for("https://api.test/"), validate_config=True)
     assert tap.config["page_size"] == 100
     assert tap.config["max_retries"] == 3
-    assert tap.config["token_url"] == "http://api.test/oauth/v1/token"
+    assert tap.config["token_url"] == "https://api.test/oauth/v1/token"
 
 
 def test_settings_from_environment(sandbox, monkeypatch):
