@@ -9,6 +9,9 @@ from decimal import Decimal
 import jsonschema
 from singer_sdk import typing as th
 
+from tap_analytics.evolution import MODES
+from tap_analytics.state import parse_instant
+
 DEFAULT_PAGE_SIZE = 100
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_BACKOFF_FACTOR = 2.0
@@ -124,6 +127,27 @@ CONFIG_JSONSCHEMA: dict[str, t.Any] = th.PropertiesList(
         title="Resource defaults",
         description="Defaults merged into every declared resource.",
     ),
+    th.Property(
+        "schema_evolution",
+        th.StringType,
+        allowed_values=list(MODES),
+        default="evolve",
+        title="Schema evolution",
+        description=(
+            "A record field the schema lacks: 'evolve' adds it to the schema (type inferred, "
+            "nullable) and writes the new SCHEMA first; 'freeze' stops the stream; 'discard' "
+            "drops the field. Each case is logged once per field."
+        ),
+    ),
+    th.Property(
+        "end_date",
+        th.DateTimeType,
+        title="End date",
+        description=(
+            "Exclusive end of the incremental window: records updated at or after this instant "
+            "are left to a window that starts there, and a stream stops reading at the first."
+        ),
+    ),
 ).to_dict()
 
 # Where a key of the rest_api `client` block lands among the flat settings.
@@ -188,6 +212,25 @@ def _is_datetime(value: object) -> bool:
     return True
 
 
+def _window_errors(config: dict[str, t.Any]) -> list[str]:
+    """Check end_date like start_date, and that it comes after start_date."""
+    end, start = config.get("end_date"), config.get("start_date")
+    if end is None:
+        return []
+    if not _is_datetime(end):
+        return [
+            (
+                f"Setting 'end_date' is invalid: {end!r} is not an RFC 3339 date-time such as "
+                "2025-01-01T00:00:00Z"
+            )
+        ]
+    if _is_datetime(start) and parse_instant(end, what="end_date") <= parse_instant(
+        start, what="start_date"
+    ):
+        return [f"Setting 'end_date' ({end}) must be later than 'start_date' ({start})"]
+    return []
+
+
 def _plain_numbers(value: t.Any) -> t.Any:  # noqa: ANN401 - any JSON value
     """Turn the Decimals the SDK's config reader makes into floats, recursively."""
     if isinstance(value, Decimal):
@@ -210,6 +253,7 @@ def validate(config: dict[str, t.Any], schema: dict[str, t.Any]) -> list[str]:
             f"Setting 'start_date' is invalid: {config['start_date']!r} is not an RFC 3339 "
             "date-time such as 2024-01-01T00:00:00Z"
         )
+    errors += _window_errors(config)
     for name, spec in schema.get("properties", {}).items():
         if "default" in spec and config.get(name) is None:
             config[name] = spec["default"]
