@@ -213,7 +213,7 @@ class AnalyticsStream(ResourceStream):
         writes = write_messages and self.selected
         key = self.replication_key
         required = (*self.resource.primary_key, *((key,) if key else ()))
-        guard, end = self._schema_guard(), self._end
+        guard, end, key_name = self._schema_guard(), self._end, key or ""
         lines: list[bytes] = []
         chunk, last_value = Bookmark(), None
         complete = False
@@ -226,15 +226,17 @@ class AnalyticsStream(ResourceStream):
                     record = self._prepared(raw, required, context, hooked=hooked)
                     if record is None:
                         continue
-                    if key and record[key] != last_value:  # ties need no second parse
-                        if end and parse_instant(record[key], what=key) >= end:
-                            break  # sorted by the key: the rest belongs to the next window
-                        last_value = record[key]
-                        chunk.advance(last_value, what=key)
+                    value = record[key] if key else None
+                    fresh = value != last_value  # ties need no second parse
+                    if fresh and end and parse_instant(value, what=key_name) >= end:
+                        break  # sorted by the key: the rest belongs to the next window
                     if raw is self._page_start or not record.keys() <= guard.names:
                         record, verbatim = self._screened(
                             raw, record, guard, lines if writes else None, verbatim=verbatim
                         )
+                    if fresh:  # after the checks: the bookmark never passes a record not written
+                        last_value = value
+                        chunk.advance(value, what=key_name)
                     if writes:
                         lines.extend(self._encode(record, verbatim=verbatim))
                     counter.increment()
