@@ -134,9 +134,9 @@ CONFIG_JSONSCHEMA: dict[str, t.Any] = th.PropertiesList(
         default="evolve",
         title="Schema evolution",
         description=(
-            "A record field the schema lacks: 'evolve' adds it to the schema (type inferred, "
-            "nullable) and writes the new SCHEMA first; 'freeze' stops the stream; 'discard' "
-            "drops the field. Each case is logged once per field."
+            "A record field the schema lacks: 'evolve' adds it (type inferred, nullable; a new "
+            "SCHEMA goes first), 'freeze' stops the stream, 'discard' drops it. A known field "
+            "with a value of another type is logged, and stops the stream under 'freeze'."
         ),
     ),
     th.Property(

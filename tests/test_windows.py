@@ -167,3 +167,42 @@ def test_a_bad_end_value_is_refused_before_any_request(sandbox, incremental, wor
     for word in words:
         assert word in run.stderr
     assert not sandbox.request_log()
+
+
+def run_side_by_side(configs: list[dict]) -> list:
+    """Run one tap process per config, all at once."""
+    with ThreadPoolExecutor(len(configs)) as pool:
+        return list(pool.map(run_cli, configs))
+
+
+def test_windows_sharing_a_tight_rate_limit_slow_down_and_finish(sandbox_factory):
+    sandbox = sandbox_factory(rate_limit=15, rate_window=1.0)
+    boundary = tie_at(sandbox.records("customers"), 0.5)
+    settings = {"page_size": 10, "max_retries": 20}
+    runs = run_side_by_side(
+        [
+            config_for(sandbox.base_url, end_date=boundary, **settings),
+            config_for(sandbox.base_url, start_date=boundary, **settings),
+        ]
+    )
+    assert [run.returncode for run in runs] == [0, 0], [run.stderr[-500:] for run in runs]
+    for stream in STREAMS:
+        delivered = Counter(i for run in runs for i in run.ids(stream))
+        assert delivered == Counter(r["id"] for r in sandbox.records(stream)), stream
+    served = [r for r in sandbox.request_log() if r["path"].startswith("/v1/")]
+    assert len([r for r in served if r["status"] == 200]) > 2 * 15  # more than one budget
+
+
+def test_one_token_per_client_makes_side_by_side_windows_revoke_each_other(sandbox_factory):
+    counts = dict.fromkeys(STREAMS, 1500)
+    sandbox = sandbox_factory(counts=counts, one_token_per_client=True)
+    boundary = tie_at(sandbox.records("customers"), 0.5)
+    runs = run_side_by_side(
+        [
+            config_for(sandbox.base_url, end_date=boundary, page_size=20),
+            config_for(sandbox.base_url, start_date=boundary, page_size=20),
+        ]
+    )
+    rejected = [r for r in sandbox.request_log() if r["status"] == 401]
+    assert rejected
+    assert any("Access token rejected" in run.stderr for run in runs)
