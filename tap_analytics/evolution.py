@@ -124,7 +124,7 @@ class SchemaGuard:
                 msg = f"{message}; the schema contract is 'freeze': fix the schema and rerun"
                 raise SchemaContractError(msg)
             if self._once("type", f"{name}:{seen}"):
-                self.logger.warning("%s; the value is passed on as received", message)
+                self.logger.warning("%s", message)
 
     def unknown_fields(
         self, record: Mapping[str, t.Any], deselected: Callable[[str], bool]
