@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import copy
+import os
+import re
+import subprocess
+import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -206,3 +211,27 @@ def test_one_token_per_client_makes_side_by_side_windows_revoke_each_other(sandb
     rejected = [r for r in sandbox.request_log() if r["status"] == 401]
     assert rejected
     assert any("Access token rejected" in run.stderr for run in runs)
+
+
+def test_the_guides_sandbox_walk_through_runs_as_written(sandbox_factory, tmp_path):
+    guide = Path(__file__).resolve().parents[1] / "docs" / "windows.md"
+    (script,) = re.findall(r"```sh\n(.*?)```", guide.read_text(), re.DOTALL)
+    sandbox = sandbox_factory(counts=None)  # the sandbox's own defaults, as the guide runs it
+    env = {
+        **os.environ,
+        "SANDBOX_URL": sandbox.base_url,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    result = subprocess.run(
+        ["sh", "-e", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    total = sum(n for name, n in sandbox.counts().items() if name != "resource")
+    assert result.stdout.splitlines()[-1] == (
+        f"{total} delivered, {total} distinct, {total} in the API"
+    )
