@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import re
@@ -21,7 +22,7 @@ from tap_analytics.sandbox import SandboxServer, control, faults
 from tap_analytics.sandbox.app import SandboxApp
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
 CLIENT = ("sandbox-client", "sandbox-secret")
@@ -78,8 +79,9 @@ class Client:
 
     def __init__(self, server: SandboxServer) -> None:
         self.base_url = server.base_url
+        self.token = get_token(self.base_url)
         self.session = requests.Session()
-        self.session.headers["Authorization"] = "Bearer " + get_token(self.base_url)
+        self.session.headers["Authorization"] = "Bearer " + self.token
 
     def get(self, path: str, **params: Any) -> requests.Response:
         return self.session.get(self.base_url + path, params=params, timeout=30)
@@ -755,7 +757,7 @@ def test_rate_limit_answers_429_with_retry_after():
 
 
 def test_request_log(api, client):
-    token = client.session.headers["Authorization"].split()[1]
+    token = client.token
     client.get("/v1/events", limit=5, updated_since="2024-02-01T00:00:00+00:00", x="1")
     post(api.base_url + TOKEN_PATH, data={"grant_type": "client_credentials"}, auth=CLIENT)
     log = requests.get(api.base_url + "/_sandbox/requests", timeout=10).json()["requests"]
@@ -909,13 +911,13 @@ def test_echo_credentials_quotes_the_authorization_header_in_data_errors(sandbox
         sandbox.add_fault(fault)
     response = client.get("/v1/customers")
     assert response.status_code >= 400
-    header = client.session.headers["Authorization"]
+    header = f"Bearer {client.token}"
     assert header in response.json()["error"]["message"]
     config(sandbox, echo_credentials=False)
     careful = Client(sandbox)
     not_found = careful.get("/v1/nothing")
     assert not_found.status_code == 404
-    assert careful.session.headers["Authorization"] not in not_found.text
+    assert careful.token not in not_found.text
 
 
 def test_echo_credentials_leaves_successful_answers_alone(sandbox):
@@ -923,7 +925,7 @@ def test_echo_credentials_leaves_successful_answers_alone(sandbox):
     client = Client(sandbox)
     page = client.get("/v1/customers", limit=5)
     assert page.status_code == 200
-    assert client.session.headers["Authorization"].split()[1] not in page.text
+    assert client.token not in page.text
 
 
 def test_field_override_serves_the_field_on_records_changed_after_it(sandbox):
@@ -1026,58 +1028,6 @@ def test_data_dir_keeps_updates_across_restarts(tmp_path):
         assert served_records(third) == after_second
 
 
-# --- command line ---------------------------------------------------------------------------
-
-
-def start_cli(*arguments: str) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "tap_analytics.sandbox", "--port", "0", *arguments]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-
-
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_cli_announces_serves_and_stops_on_signal(tmp_path: Path, signum):
-    port_file = tmp_path / "url"
-    process = start_cli("--records", "30", "--customers", "12", "--port-file", str(port_file))
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("sandbox listening on http://127.0.0.1:")
-        base_url = line.split()[-1]
-        assert port_file.read_text().strip() == base_url
-        counts = requests.get(base_url + "/_sandbox/counts", timeout=10).json()
-        assert counts == {"customers": 12, "sessions": 30, "events": 30, "campaigns": 30,
-                          "resource": 30}  # fmt: skip
-        token = get_token(base_url)
-        response = requests.get(
-            base_url + "/v1/customers", headers={"Authorization": f"Bearer {token}"}, timeout=10
-        )
-        assert len(response.json()["data"]) == 12
-        process.send_signal(signum)
-        assert process.wait(timeout=10) == 0
-        assert process.stdout.read() == ""
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
-def test_cli_credentials_and_ttl():
-    process = start_cli("--records", "3", "--client-id", "me", "--client-secret", "pw",
-                        "--token-ttl", "5")  # fmt: skip
-    try:
-        assert process.stdout is not None
-        base_url = process.stdout.readline().split()[-1]
-        token = post(
-            base_url + TOKEN_PATH, data={"grant_type": "client_credentials"}, auth=("me", "pw")
-        )
-        assert token.json()["expires_in"] == 5
-        wrong = post(base_url + TOKEN_PATH, data={"grant_type": "client_credentials"}, auth=CLIENT)
-        assert wrong.status_code == 401
-    finally:
-        process.terminate()
-        assert process.wait(timeout=10) == 0
-
-
 def test_data_dir_of_other_data_is_refused(tmp_path):
     SandboxServer(counts={"customers": 5}, seed=1, data_dir=tmp_path)
     with pytest.raises(ValueError, match=r"made with seed 1 \(not 2\):"):
@@ -1101,38 +1051,75 @@ def test_data_dir_survives_a_half_written_update(tmp_path):
         assert third.records("customers") == kept
 
 
-def announced_url(process: subprocess.Popen[str]) -> str:
-    """Return the base URL a sandbox process announces on its first line."""
-    assert process.stdout is not None
-    return process.stdout.readline().split()[-1]
+# --- command line ---------------------------------------------------------------------------
 
 
-def stop_cli(process: subprocess.Popen[str]) -> None:
-    """SIGTERM a sandbox process; it must exit 0."""
-    process.terminate()
+@contextlib.contextmanager
+def sandbox_cli(*arguments: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Run `tap-analytics-sandbox` on a free port; yield it and the base URL it announces."""
+    command = [sys.executable, "-m", "tap_analytics.sandbox", "--port", "0", *arguments]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            assert line.startswith("sandbox listening on http://127.0.0.1:"), line
+            yield process, line.split()[-1]
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
+def stop(process: subprocess.Popen[str], signum: int = signal.SIGTERM) -> None:
+    """Signal a sandbox process; it must exit 0 without another word."""
+    process.send_signal(signum)
     assert process.wait(timeout=30) == 0
+    assert process.stdout is not None
+    assert process.stdout.read() == ""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_cli_announces_serves_and_stops_on_signal(tmp_path: Path, signum):
+    port_file = tmp_path / "url"
+    arguments = ("--records", "30", "--customers", "12", "--port-file", str(port_file))
+    with sandbox_cli(*arguments) as (process, base_url):
+        assert port_file.read_text().strip() == base_url
+        counts = requests.get(base_url + "/_sandbox/counts", timeout=10).json()
+        assert counts == {"customers": 12, "sessions": 30, "events": 30, "campaigns": 30,
+                          "resource": 30}  # fmt: skip
+        token = get_token(base_url)
+        response = requests.get(
+            base_url + "/v1/customers", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
+        assert len(response.json()["data"]) == 12
+        stop(process, signum)
+
+
+def test_cli_credentials_and_ttl():
+    arguments = ("--records", "3", "--client-id", "me", "--client-secret", "pw", "--token-ttl", "5")
+    with sandbox_cli(*arguments) as (process, base_url):
+        token = post(
+            base_url + TOKEN_PATH, data={"grant_type": "client_credentials"}, auth=("me", "pw")
+        )
+        assert token.json()["expires_in"] == 5
+        wrong = post(base_url + TOKEN_PATH, data={"grant_type": "client_credentials"}, auth=CLIENT)
+        assert wrong.status_code == 401
+        stop(process)
 
 
 def test_cli_data_dir_keeps_updates_across_restarts(tmp_path):
     arguments = ("--records", "25", "--seed", "9", "--data-dir", str(tmp_path / "data"))
-    first = start_cli(*arguments)
-    try:
-        base_url = announced_url(first)
+    with sandbox_cli(*arguments) as (process, base_url):
         updated = post(base_url + "/_sandbox/update", json={"resource": "sessions", "count": 4})
         assert updated.status_code == 200
         kept = requests.get(base_url + "/_sandbox/records/sessions", timeout=10).json()
-    finally:
-        stop_cli(first)
-    second = start_cli(*arguments)
-    try:
-        base_url = announced_url(second)
+        stop(process)
+    assert kept["data"][-4:] == updated.json()["updated"]
+    with sandbox_cli(*arguments) as (process, base_url):
         assert requests.get(base_url + "/_sandbox/records/sessions", timeout=10).json() == kept
-        assert kept["data"][-4:] == updated.json()["updated"]
-    finally:
-        stop_cli(second)
+        stop(process)
+    other_seed = [*arguments[:3], "10", *arguments[4:]]
     refused = subprocess.run(
-        [sys.executable, "-m", "tap_analytics.sandbox", *arguments[:2], "--seed", "10",
-         *arguments[-2:]],
+        [sys.executable, "-m", "tap_analytics.sandbox", *other_seed],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert refused.returncode == 2
@@ -1142,10 +1129,9 @@ def test_cli_data_dir_keeps_updates_across_restarts(tmp_path):
 
 def test_cli_switches():
     override = {"resource": "events", "name": "source", "value": "cli"}
-    process = start_cli("--records", "5", "--one-token-per-client", "--echo-credentials",
-                        "--field-override", json.dumps(override))  # fmt: skip
-    try:
-        base_url = announced_url(process)
+    arguments = ("--one-token-per-client", "--echo-credentials", "--field-override",
+                 json.dumps(override))  # fmt: skip
+    with sandbox_cli("--records", "5", *arguments) as (process, base_url):
         settings = requests.get(base_url + "/_sandbox/config", timeout=10).json()
         assert settings["one_token_per_client"] is True
         assert settings["echo_credentials"] is True
@@ -1158,14 +1144,11 @@ def test_cli_switches():
         )
         assert refused.status_code == 401
         assert older in refused.json()["error"]["message"]
-    finally:
-        stop_cli(process)
+        stop(process)
 
 
 def test_cli_stops_while_a_request_hangs():
-    process = start_cli("--records", "5")
-    try:
-        base_url = announced_url(process)
+    with sandbox_cli("--records", "5") as (process, base_url):
         assert post(base_url + "/_sandbox/faults", json={"kind": "hang"}).status_code == 200
         hanging = InBackground(lambda: requests.get(base_url + "/v1/customers", timeout=600))
 
@@ -1175,20 +1158,14 @@ def test_cli_stops_while_a_request_hangs():
 
         wait_for(arrived, "the request to arrive")
         assert hanging.is_alive()
-    finally:
-        stop_cli(process)
+        stop(process)
     with pytest.raises(requests.ConnectionError):
         hanging.result()
 
 
-def help_text() -> str:
-    """Return the output of `tap-analytics-sandbox --help`."""
-    command = [sys.executable, "-m", "tap_analytics.sandbox", "--help"]
-    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
-
-
 def test_help_documents_every_control_endpoint_fault_and_setting():
-    text = help_text()
+    command = [sys.executable, "-m", "tap_analytics.sandbox", "--help"]
+    text = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     assert len(text.splitlines()) <= 60, "one screen"
     for method, path in control.ROUTES:
         assert re.search(rf"^\s*{method}\s+{re.escape(path)}\s", text, re.MULTILINE), path
