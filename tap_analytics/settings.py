@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import jsonschema
 from singer_sdk import typing as th
 
+from tap_analytics.evolution import MODES
 from tap_analytics.state import BadBookmarkError, json_type, parse_instant
 
 if t.TYPE_CHECKING:
@@ -155,6 +156,27 @@ CONFIG_JSONSCHEMA: dict[str, t.Any] = th.PropertiesList(
         title="Resource defaults",
         description="Defaults merged into every declared resource.",
     ),
+    th.Property(
+        "schema_evolution",
+        th.StringType,
+        allowed_values=list(MODES),
+        default="evolve",
+        title="Schema evolution",
+        description=(
+            "A record field the schema lacks: 'evolve' adds it (type inferred, nullable; a new "
+            "SCHEMA goes first), 'freeze' stops the stream, 'discard' drops it. A known field "
+            "with a value of another type is logged, and stops the stream under 'freeze'."
+        ),
+    ),
+    th.Property(
+        "end_date",
+        th.DateTimeType,
+        title="End date",
+        description=(
+            "Exclusive end of the incremental window: records updated at or after this instant "
+            "are left to a window that starts there, and a stream stops reading at the first."
+        ),
+    ),
 ).to_dict()
 
 # Where a key of the rest_api `client` block lands among the flat settings.
@@ -222,6 +244,21 @@ def _insecure_url(url: object) -> bool:
         return True
 
 
+def _window_errors(config: dict[str, t.Any]) -> list[str]:
+    """Check end_date like start_date, and that it comes after start_date."""
+    end, start = config.get("end_date"), config.get("start_date")
+    if end is None:
+        return []
+    try:
+        end_at = parse_instant(end, what="Setting 'end_date'")
+        start_at = None if start is None else parse_instant(start, what="Setting 'start_date'")
+    except BadBookmarkError as exc:
+        return [str(exc)] if "'end_date'" in str(exc) else []  # start_date's is reported apart
+    if start_at is not None and end_at <= start_at:
+        return [f"Setting 'end_date' ({end}) must be later than 'start_date' ({start})"]
+    return []
+
+
 def _plain_numbers(value: t.Any) -> t.Any:  # noqa: ANN401 - any JSON value
     """Turn the Decimals the SDK's config reader makes into floats, recursively."""
     if isinstance(value, Decimal):
@@ -246,6 +283,7 @@ def validate(config: dict[str, t.Any], schema: dict[str, t.Any]) -> list[str]:
             parse_instant(config["start_date"], what="Setting 'start_date'")
         except BadBookmarkError as exc:
             errors.append(str(exc))
+    errors += _window_errors(config)
     for name, spec in schema.get("properties", {}).items():
         if "default" in spec and config.get(name) is None:
             config[name] = spec["default"]

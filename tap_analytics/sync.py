@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import itertools
 import typing as t
-from functools import cached_property
 
 import requests
 from singer_sdk import RESTStream, metrics
+from singer_sdk.helpers._catalog import get_selected_schema
 from singer_sdk.helpers._state import write_starting_replication_value
 from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
 
 from tap_analytics.client import ResourceStream
 from tap_analytics.errors import BadPageError, InvalidStateError, SyncInterruptedError
+from tap_analytics.evolution import Contract, SchemaGuard, widened
 from tap_analytics.output import encode_line
 from tap_analytics.prefetch import prefetched_pages
 from tap_analytics.progress import RecordCounter
-from tap_analytics.state import BadBookmarkError, Bookmark, starting_value
+from tap_analytics.state import BadBookmarkError, Bookmark, parse_instant, starting_value
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterable
@@ -34,11 +35,14 @@ class AnalyticsStream(ResourceStream):
     _extracted_at: datetime | None = None
     _bookmark = Bookmark()
     _records: RecordCounter | None = None
+    _end: datetime | None = None  # exclusive upper bound of the replication key
+    _page_start: object = None  # the first record of the latest page: its types are checked
 
     @override
     def request_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         for page in prefetched_pages(self, context):
             self._extracted_at = page.extracted_at
+            self._page_start = page.records[0] if page.records else None
             yield from page.records  # a page is good even when its cursor is not
 
     @override
@@ -62,10 +66,56 @@ class AnalyticsStream(ResourceStream):
         """The replication value of the last STATE written (read by the progress lines)."""
         return self._bookmark.value
 
-    @cached_property
-    def _property_names(self) -> frozenset[str]:
-        """Top-level properties of the schema."""
-        return frozenset(self.schema.get("properties", {}))
+    def _schema_guard(self) -> SchemaGuard:
+        """This run's watch over new fields and unexpected types."""
+        contract = Contract.of(self.resource.schema_contract, self.config["schema_evolution"])
+        return SchemaGuard(self.name, contract, self.effective_schema, self.logger)
+
+    def _deselected(self, name: str) -> bool:
+        """Tell whether the catalog deselects a top-level field by name."""
+        return not self.mask[("properties", name)]
+
+    def _widen_schema(self, added: dict[str, dict[str, t.Any]]) -> None:
+        """Add fields to the stream's schema and to what selection and stream maps know of it."""
+        self._schema = widened(self.schema, added)
+        if self._input_schema is not None:
+            self._input_schema = widened(self._input_schema, added)
+        # New fields are selected through their stream (the mask defaults to the parent).
+        selected = get_selected_schema(self.name, self.effective_schema, self.mask)
+        self._tap.mapper.register_raw_stream_schema(self.name, selected, self.primary_keys)
+        self._stream_maps = None  # read again from the mapper
+
+    def _screened(
+        self,
+        raw: object,
+        record: dict[str, t.Any],
+        guard: SchemaGuard,
+        lines: list[bytes] | None,
+        *,
+        verbatim: bool,
+    ) -> tuple[dict[str, t.Any], bool]:
+        """Apply the schema contract to a record; return it and whether it can go verbatim."""
+        if raw is self._page_start:  # a sample: checking every value costs too much
+            guard.check_types(record)
+        if record.keys() <= guard.names:
+            return record, verbatim
+        record, grew = self._meet_unknown_fields(record, guard, lines)
+        return record, self._writes_records_verbatim() if grew else verbatim
+
+    def _meet_unknown_fields(
+        self, record: dict[str, t.Any], guard: SchemaGuard, lines: list[bytes] | None
+    ) -> tuple[dict[str, t.Any], bool]:
+        """Apply the contract to a record with fields the schema lacks; tell if it widened."""
+        added, dropped = guard.unknown_fields(record, self._deselected)
+        if added:
+            self._widen_schema(added)
+            guard.learn(added)
+            if lines is not None:  # the widened SCHEMA goes before the record, in order
+                writer = self.run.writer
+                lines.extend(writer.format_message(m) for m in self._generate_schema_messages())
+        if dropped:
+            record = {name: value for name, value in record.items() if name not in dropped}
+        return record, bool(added)
 
     def _writes_records_verbatim(self) -> bool:
         """Tell whether records can skip selection, conformance and mapping."""
@@ -107,8 +157,8 @@ class AnalyticsStream(ResourceStream):
         return None if record is None else self._check_record(record, required)
 
     def _encode(self, record: dict[str, t.Any], *, verbatim: bool) -> Iterable[bytes]:
-        """Encode a record's RECORD message line(s)."""
-        if verbatim and record.keys() <= self._property_names:
+        """Encode a record's RECORD message line(s); its fields are all in the schema."""
+        if verbatim:
             message: dict[str, t.Any] = {
                 "type": "RECORD",
                 "stream": self.name,
@@ -123,7 +173,7 @@ class AnalyticsStream(ResourceStream):
 
     def check_state(self) -> str | None:
         """Pick where this run starts; say what is wrong with the stored bookmark, if anything."""
-        self._bookmark = Bookmark()
+        self._bookmark, self._end = Bookmark(), None
         if self.resource.incremental is None:
             return None
         bookmark = self.stream_state.get("replication_key_value")
@@ -139,6 +189,9 @@ class AnalyticsStream(ResourceStream):
         except BadBookmarkError as exc:
             return f"{exc}; fix or remove it in the state to resume"
         self._bookmark = Bookmark(bookmark if isinstance(bookmark, str) else None)
+        ends = (self.config.get("end_date"), self.resource.incremental.end_value)
+        # Both were validated with the settings; the earlier one closes the window.
+        self._end = min((parse_instant(end, what="end") for end in ends if end), default=None)
         return None
 
     def _checkpoint(self, lines: list[bytes], written: Bookmark, *, final: bool = False) -> None:
@@ -164,6 +217,17 @@ class AnalyticsStream(ResourceStream):
         # A clean stop: the SDK's dry-run abort is an exception its Stream.sync logs as an error.
         return records if limit is None else itertools.islice(records, limit)
 
+    def _begin_sync(self) -> None:
+        """Set up the session and the starting point of this stream's sync."""
+        session = self.requests_session
+        # Resolve proxies once: requests would otherwise look them up on every request.
+        session.proxies = requests.utils.get_environ_proxies(self.url_base)
+        session.trust_env = False
+        if problem := self.check_state():
+            raise InvalidStateError(problem)
+        if self.replication_key:
+            write_starting_replication_value(self.stream_state, self._start_value)
+
     @override
     def _sync_records(
         self,
@@ -174,14 +238,7 @@ class AnalyticsStream(ResourceStream):
         # Replaces the SDK's per-record loop (pinned to singer-sdk 0.54): bookmarks by
         # instant, STATE every STATE_EVERY records, one locked writer, a verbatim fast path.
         # No partitions: no resource of the API is listed per parent or per partition.
-        session = self.requests_session
-        # Resolve proxies once: requests would otherwise look them up on every request.
-        session.proxies = requests.utils.get_environ_proxies(self.url_base)
-        session.trust_env = False
-        if problem := self.check_state():
-            raise InvalidStateError(problem)
-        if self.replication_key:
-            write_starting_replication_value(self.stream_state, self._start_value)
+        self._begin_sync()
         # post_process is the SDK's public per-record hook; skipped when nobody overrides it.
         hooked = type(self).post_process is not RESTStream.post_process
         verbatim = self._writes_records_verbatim()
@@ -189,6 +246,7 @@ class AnalyticsStream(ResourceStream):
         writes = write_messages and self.selected
         key = self.replication_key
         required = (*self.resource.primary_key, *((key,) if key else ()))
+        guard, end, key_name = self._schema_guard(), self._end, key or ""
         lines: list[bytes] = []
         chunk, last_value = Bookmark(), None
         complete = False
@@ -200,9 +258,17 @@ class AnalyticsStream(ResourceStream):
                     record = self._prepared(raw, required, context, hooked=hooked)
                     if record is None:
                         continue
-                    if key and record[key] != last_value:  # ties need no second parse
-                        last_value = record[key]
-                        chunk.advance(last_value, what=key)
+                    value = record[key] if key else None
+                    fresh = value != last_value  # ties need no second parse
+                    if fresh and end and parse_instant(value, what=key_name) >= end:
+                        break  # sorted by the key: the rest belongs to the next window
+                    if raw is self._page_start or not record.keys() <= guard.names:
+                        record, verbatim = self._screened(
+                            raw, record, guard, lines if writes else None, verbatim=verbatim
+                        )
+                    if fresh:  # after the checks: the bookmark never passes a record not written
+                        last_value = value
+                        chunk.advance(value, what=key_name)
                     if writes:
                         lines.extend(self._encode(record, verbatim=verbatim))
                     counter.increment()

@@ -76,7 +76,7 @@ def test_declared_schema_is_used_without_sampling(sandbox):
         "type": "object",
         "properties": {"id": {"type": "string"}, "name": {"type": ["string", "null"]}},
     }
-    run = run_tap(with_resource(sandbox, schema=schema))
+    run = run_tap(with_resource(sandbox, schema=schema, schema_contract="discard_value"))
     assert schema_message(run, "resource_name")["schema"] == schema
     assert set(run.records["resource_name"][0]) == {"id", "name"}
 
