@@ -53,4 +53,18 @@ about: $(STAMP)
 	$(BIN)/tap-analytics --about --format markdown
 
 clean:
-	rm -rf $(VENV) $(SDK_NEXT) .meltano .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SDK_NEXT) .venv-dist .venv-3.12 .venv-3.13 .meltano .demo .pytest_cache .mypy_cache .ruff_cache
+
+DIST_TOOLS := .venv-dist
+
+.PHONY: dist matrix
+
+# The sdist and the wheel, their metadata checked, and the wheel tried alone in a fresh venv.
+dist:
+	test -x $(DIST_TOOLS)/bin/python || $(PYTHON) -m venv $(DIST_TOOLS)
+	$(DIST_TOOLS)/bin/python -m pip install --quiet build twine
+	scripts/check_dist.sh $(DIST_TOOLS)/bin/python
+
+# The fast tests under each Python version pyproject.toml claims besides the one of .venv.
+matrix:
+	scripts/matrix.sh 3.12 3.13

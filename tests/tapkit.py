@@ -29,7 +29,7 @@ TAP = str(Path(sys.executable).with_name("tap-analytics"))
 PARALLEL_STREAMS_VARIABLE = "TAP_ANALYTICS_TESTS_MAX_PARALLEL_STREAMS"
 
 
-# The seed rest_api configuration of issue 6, verbatim (placeholders for the secrets).
+# A dlt rest_api configuration of one resource, as a user writes it (placeholders for the secrets).
 SEED: dict[str, t.Any] = {
     "client": {
         "base_url": "https://api.example.com",
