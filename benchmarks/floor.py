@@ -2,6 +2,9 @@
 
 Usage: python benchmarks/floor.py --config CONFIG.json [--threads]
 
+CONFIG.json holds client_id, client_secret, base_url and, optionally, token_url and page_size,
+as the tap's config does.
+
 Does what a tap must do and nothing more: one OAuth token (a new one on 401), every page of
 every stream through cursor paging over one keep-alive requests.Session, each page decoded with
 msgspec (the tap's JSON library) and its records written as Singer RECORD lines with
@@ -118,7 +121,7 @@ def next_cursor(page: dict[str, Any]) -> str | None:
 def sync_stream(client: Client, output: Output, stream: str) -> tuple[int, int]:
     """Write every record of one stream; return (records, pages)."""
     output.schema(stream)
-    first = f"{client.base_url}/v1/{stream}?limit={PAGE_SIZE}"
+    first = f"{client.base_url}/v1/{stream}?limit={client.config.get('page_size', PAGE_SIZE)}"
     url = first
     records = pages = since_state = 0
     bookmark = None
@@ -158,7 +161,7 @@ def sync_stream(client: Client, output: Output, stream: str) -> tuple[int, int]:
 def main(argv: list[str]) -> int:
     """Extract every stream to stdout and print a summary to stderr."""
     if len(argv) < 2 or argv[0] != "--config" or not set(argv[2:]) <= {"--threads"}:  # noqa: PLR2004
-        print(__doc__.splitlines()[2], file=sys.stderr)
+        print(__doc__.splitlines()[2], file=sys.stderr)  # the usage line
         return 2
     with open(argv[1], "rb") as config:  # noqa: PTH123 - pathlib costs an import
         client = Client(decode(config.read()))

@@ -365,7 +365,7 @@ def loader_section(loader: dict[str, Any]) -> Lines:
 
 
 def body(results: dict[str, Any]) -> Lines:
-    """Return every table of a run's results."""
+    """Return every table of a run's results but the targets."""
     workloads = results["workloads"]
     lines: Lines = []
     if "cpu" in workloads:
@@ -380,14 +380,14 @@ def body(results: dict[str, Any]) -> Lines:
         lines += ["", *memory_section(workloads["memory_small"], workloads["memory_large"])]
     if "pipeline" in results:
         lines += ["", *pipeline_section(results["pipeline"])]
-    lines += ["", *targets_section(workloads)]
     return lines
 
 
 def render(results: dict[str, Any]) -> str:
     """Return benchmarks/results/latest.md."""
     title = "# Benchmark: floor, tap-analytics, a stock singer-sdk tap"
-    return "\n".join([title, "", *header(results["meta"]), *body(results)]) + "\n"
+    targets = targets_section(results["workloads"])
+    return "\n".join([title, "", *header(results["meta"]), "", *targets, *body(results)]) + "\n"
 
 
 def render_loader(loader: dict[str, Any]) -> str:
