@@ -87,7 +87,7 @@ def test_floor_writes_the_records_and_bookmarks_the_tap_writes(tmp_path, floor):
 def test_a_contender_that_writes_fewer_records_fails(tmp_path):
     one_record = (
         "import sys; sys.stdout.write("
-        "'{\"type\":\"RECORD\",\"stream\":\"customers\",\"record\":{\"id\":\"c1\"}}\\n')"
+        '\'{"type":"RECORD","stream":"customers","record":{"id":"c1"}}\\n\')'
     )
     with Sandbox(SANDBOX_EXE, {"customers": 2}, 0, tmp_path) as sandbox:
         run = run_once("short", [sys.executable, "-c", one_record], {"customers": 2}, sandbox)
