@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
-import threading
-import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from harness.paths import REPO
+from harness.paths import PYTHON, REPO
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from harness.sandbox import Sandbox
 
 RUN_TIMEOUT_S = 900.0
+SPAWN = Path(__file__).with_name("spawn.py")
 # Set in some shells and CI images; they would make stdout unbuffered (a syscall per write)
 # and stop .pyc files being written, which no user's Meltano run has by default.
 UNSET = ("PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE")
@@ -74,18 +73,33 @@ def child_env() -> dict[str, str]:
 
 def execute(cmd: list[str], out: Path, err: Path, sandbox: Sandbox) -> Run:
     """Run cmd with stdout to a file; measure it and the server over the same interval."""
+    rusage = out.with_name(out.name + ".rusage.json")
+    rusage.unlink(missing_ok=True)
+    spawn = [str(PYTHON), "-S", str(SPAWN), str(rusage), *cmd]
     with out.open("wb") as stdout, err.open("wb") as stderr:
         server_before = sandbox.cpu_seconds()
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, cwd=REPO, env=child_env())
-        timer = threading.Timer(RUN_TIMEOUT_S, proc.kill)
-        timer.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
+        proc = subprocess.Popen(
+            spawn, stdout=stdout, stderr=stderr, cwd=REPO, env=child_env(), start_new_session=True
+        )
+        try:
+            proc.wait(timeout=RUN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
         server = sandbox.cpu_seconds() - server_before
-        timer.cancel()
-    proc.returncode = code = os.waitstatus_to_exitcode(status)
-    return Run("", 0, wall, usage.ru_utime, usage.ru_stime, usage.ru_maxrss / 1024, server, code)
+    if not rusage.exists():  # killed: report the time-out as the exit code says
+        return Run("", 0, RUN_TIMEOUT_S, 0.0, 0.0, 0.0, server, proc.returncode)
+    measured = msgspec.json.decode(rusage.read_bytes())
+    return Run(
+        "",
+        0,
+        measured["wall_s"],
+        measured["user_s"],
+        measured["sys_s"],
+        measured["peak_rss_mb"],
+        server,
+        measured["exit_code"],
+    )
 
 
 def count_records(out: Path) -> Counter[str]:
