@@ -103,7 +103,7 @@ def main() -> None:
     args = parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     counts = dict.fromkeys(STREAMS, args.per_stream)
-    records = args.per_stream * len(STREAMS)
+    records = max(args.per_stream * len(STREAMS), 1)  # --per-stream 0: "a record" is the run
     with Sandbox(SANDBOX_EXE, counts, args.latency_ms, OUT) as sandbox:
         cmd = profile_command(args, CONTENDERS[args.contender].command(sandbox.base_url, OUT))
         with (OUT / "stdout").open("wb") as out, (OUT / "stderr").open("wb") as err:

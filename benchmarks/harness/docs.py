@@ -57,8 +57,10 @@ table's heading names which form it was.
   process. Each contender runs as a whole process, start-up included, with stdout to a file;
   then its RECORD lines are counted per stream and must equal the sandbox's counts, or the run
   fails and `make bench` exits 1.
-- **wall**: from spawn to `os.wait4`. **CPU**: the process's user + system seconds from
-  `wait4` (its child processes included). **peak RSS**: `wait4`'s `ru_maxrss`.
+- **wall**: from fork to `os.wait4`. **CPU**: the process's user + system seconds from
+  `wait4` (its child processes included). **peak RSS**: `wait4`'s `ru_maxrss`. Contenders are
+  forked from a small process (`benchmarks/harness/spawn.py`, about 9 MB), because Linux
+  carries a parent's peak RSS into the child it forks.
 - **server CPU**: the sandbox process's user + system seconds over the same interval. A run is
   **server-bound** when the server's CPU reaches {bound} x its wall time: then the server, not
   the contender, set the pace.
@@ -74,7 +76,9 @@ table's heading names which form it was.
 - Read CPU beside wall. CPU above wall: work ran on both cores at once. Wall well above CPU: the
   process waited, for the server, for latency, or for a core that other processes held.
 - **Start-up** is the fixed cost of every run (interpreter, imports, settings, token, four empty
-  pages). **Marginal µs a record** is the cost of each further record: the slope of CPU seconds
+  pages). The reference `import singer_sdk` process ends with `os._exit`: tearing down
+  singer_sdk's modules at exit is not import time, and the tap skips most of it.
+- **Marginal µs a record** is the cost of each further record: the slope of CPU seconds
   between the small and the large run, so start-up cancels out. A run of N records costs about
   start-up + N x marginal.
 - The latency-bound run shows whether requests overlap. Its critical path is the longest

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from harness.contenders import ALL
 from harness.measure import Run, run_once
-from harness.paths import WORK
+from harness.paths import REPO, WORK
 from harness.sandbox import Sandbox
 
 if TYPE_CHECKING:
@@ -156,7 +156,11 @@ def summarize(workload: Workload, runs: list[Run]) -> dict[str, Any]:
         "rounds": workload.rounds,
         "load_average_after": [round(load, 2) for load in os.getloadavg()],
         "contenders": {
-            key: summarize_contender([run for run in runs if run.contender == key])
+            key: {
+                "label": ALL[key].label,
+                "command": " ".join(arg.replace(f"{REPO}/", "") for arg in ALL[key].argv),
+                **summarize_contender([run for run in runs if run.contender == key]),
+            }
             for key in workload.contenders
         },
         "runs": [run.as_dict() for run in runs],
