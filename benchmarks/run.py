@@ -3,7 +3,8 @@
 Writes benchmarks/results/latest.{json,md} (--quick: benchmarks/.work/quick/) and exits 1 if any
 contender failed (a non-zero exit, or RECORD counts that differ from the sandbox's).
 --loader-settings times the pipeline under each target-postgres variant instead
-(results/loader.{json,md}); --docs regenerates docs/performance.md from the committed results.
+(results/loader.{json,md}); --docs regenerates docs/performance.md and results/*.md from the
+committed results.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,7 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="time the pipeline under each target-postgres variant (results/loader.*)",
     )
     parser.add_argument(
-        "--docs", action="store_true", help="only regenerate docs/performance.md from --out"
+        "--docs",
+        action="store_true",
+        help="only regenerate docs/performance.md and the results' markdown from --out",
     )
     args = parser.parse_args(argv)
     args.groups = [g for g in args.workloads.split(",") if g]
@@ -118,14 +123,20 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             f" {workload.latency_ms} ms latency, {workload.rounds} round(s)",
             flush=True,
         )
-        runs = run_rounds(workload, args.sandbox, progress)
+        runs = run_rounds(workload, args.sandbox, args.work, progress)
         results["workloads"][workload.key] = summarize(workload, runs)
     if "pipeline" in args.groups:
         print("Pipeline: meltano run tap-analytics target-postgres", flush=True)
         per_stream = 500 if args.quick else PIPELINE_PER_STREAM
         try:
             results["pipeline"] = pipeline.measure(
-                (pipeline.SHIPPED,), per_stream, 1, args.sandbox, note, alone=True
+                (pipeline.SHIPPED,),
+                per_stream,
+                rounds=1,
+                sandbox_exe=args.sandbox,
+                work=args.work,
+                progress=note,
+                alone=True,
             )
         except pipeline.PipelineSkippedError as skipped:
             print(f"  skipped: {skipped}", flush=True)
@@ -162,13 +173,18 @@ def load(path: Path) -> dict[str, Any] | None:
 
 
 def write_docs(out: Path) -> int:
-    """Regenerate docs/performance.md from the results in out."""
+    """Regenerate docs/performance.md, and the markdown next to each results file, from out."""
     results = load(out / "latest.json")
     if results is None:
         print(f"no {out / 'latest.json'}: run the benchmark first", file=sys.stderr)
         return 1
-    DOCS.write_text(render_docs(results, load(out / "loader.json")))
-    print(f"wrote {DOCS}")
+    loader = load(out / "loader.json")
+    (out / "latest.md").write_text(render(results))
+    if loader is not None:
+        (out / "loader.md").write_text(render_loader(loader))
+    DOCS.parent.mkdir(parents=True, exist_ok=True)
+    DOCS.write_text(render_docs(results, loader))
+    print(f"wrote {DOCS} and the markdown in {out}")
     return 0
 
 
@@ -177,11 +193,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.docs:
         return write_docs(args.out)
+    WORK.mkdir(parents=True, exist_ok=True)
+    # Each run's own directory: a second run at the same time must not share its files.
+    args.work = Path(tempfile.mkdtemp(prefix="run-", dir=WORK))
     if args.loader_settings:
         per_stream = 500 if args.quick else PIPELINE_PER_STREAM
         print("Loader settings: meltano run tap-analytics target-postgres", flush=True)
         loader = pipeline.measure(
-            pipeline.VARIANTS, per_stream, args.rounds, args.sandbox, note, alone=False
+            pipeline.VARIANTS,
+            per_stream,
+            rounds=args.rounds,
+            sandbox_exe=args.sandbox,
+            work=args.work,
+            progress=note,
+            alone=False,
         )
         loader["meta"] = meta(args)
         write(args.out, "loader", loader, render_loader(loader))
@@ -191,8 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         write(args.out, "latest", results, render(results))
         failed = failures(results)
     if failed:
-        print("FAILED: " + ", ".join(failed), file=sys.stderr)
+        print(f"FAILED: {', '.join(failed)}; logs and output in {args.work}", file=sys.stderr)
         return 1
+    shutil.rmtree(args.work)
     return 0
 
 

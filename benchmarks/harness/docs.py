@@ -65,9 +65,9 @@ table's heading names which form it was.
   **server-bound** when the server's CPU reaches {bound} x its wall time: then the server, not
   the contender, set the pace.
 - The median of the rounds; the contenders take turns, in an order rotated every round.
-- {unset} are removed from the contenders' environment: set in some shells, they make stdout
-  unbuffered (a system call per write) and stop `.pyc` files being written, which a Meltano
-  plugin venv never has by default.
+- The contenders' environment lacks {unset}:
+  set in some shells, they make stdout unbuffered (a system call per write) and stop `.pyc`
+  files being written, and Meltano sets neither for its plugins.
 
 ## How to read it
 

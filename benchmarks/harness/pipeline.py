@@ -21,7 +21,7 @@ import psutil
 import psycopg
 
 from harness.measure import child_env, run_once
-from harness.paths import REPO, VENV_BIN, WORK
+from harness.paths import REPO, VENV_BIN
 from harness.sandbox import CLIENT_ID, CLIENT_SECRET, Sandbox
 from harness.workloads import STREAMS, median
 
@@ -279,14 +279,15 @@ def show(progress: Callable[[str], None], what: str, run: dict[str, Any]) -> Non
 def measure(  # noqa: PLR0913
     variants: tuple[LoaderSettings, ...],
     per_stream: int,
+    *,
     rounds: int,
     sandbox_exe: Path,
+    work: Path,
     progress: Callable[[str], None],
-    *,
     alone: bool,
 ) -> dict[str, Any]:
     """Time each variant's pipeline (and, if alone, the tap and the loader by themselves)."""
-    workdir = WORK / "pipeline"
+    workdir = work / "pipeline"
     workdir.mkdir(parents=True, exist_ok=True)
     ensure_ready(workdir)
     counts = dict.fromkeys(STREAMS, per_stream)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from harness.contenders import ALL
 from harness.measure import Run, run_once
-from harness.paths import REPO, WORK
+from harness.paths import REPO
 from harness.sandbox import Sandbox
 
 if TYPE_CHECKING:
@@ -103,9 +103,11 @@ def plan(groups: Sequence[str], keys: Sequence[str], *, quick: bool, rounds: int
     return [w for w in workloads if w.contenders]
 
 
-def run_rounds(workload: Workload, sandbox_exe: Path, progress: Callable[[Run], None]) -> list[Run]:
-    """Start a sandbox and run every contender, alternating, for every round."""
-    workdir = WORK / workload.key
+def run_rounds(
+    workload: Workload, sandbox_exe: Path, work: Path, progress: Callable[[Run], None]
+) -> list[Run]:
+    """Start a sandbox and run every contender, alternating, for every round, in work/KEY."""
+    workdir = work / workload.key
     workdir.mkdir(parents=True, exist_ok=True)
     runs = []
     with Sandbox(sandbox_exe, workload.counts, workload.latency_ms, workdir) as sandbox:
