@@ -48,6 +48,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py --docs
 
 about: $(STAMP)
 	$(BIN)/tap-analytics --about --format markdown

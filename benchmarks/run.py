@@ -1,7 +1,10 @@
-"""Benchmark the floor, tap-analytics and a stock singer-sdk tap against the sandbox (make bench).
+"""Benchmark tap-analytics against the floor and a stock singer-sdk tap (make bench).
 
-Writes benchmarks/results/latest.{md,json,png}; exits 1 if any contender failed (a non-zero
-exit or fewer RECORD messages than the sandbox holds). --quick writes to benchmarks/.work/.
+Writes benchmarks/results/latest.{json,md} (--quick: benchmarks/.work/quick/) and exits 1 if any
+contender failed (a non-zero exit, or RECORD counts that differ from the sandbox's).
+--loader-settings times the pipeline under each target-postgres variant instead
+(results/loader.{json,md}); --docs regenerates docs/performance.md and results/*.md from the
+committed results.
 """
 
 from __future__ import annotations
@@ -11,57 +14,60 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.chart_env import draw_png
+from harness import pipeline
 from harness.contenders import ALL
-from harness.paths import REPO, RESULTS, SANDBOX_EXE, WORK
-from harness.report import readme_block, render
-from harness.workloads import plan, run_rounds, summarize
+from harness.docs import render_docs
+from harness.paths import DOCS, REPO, RESULTS, SANDBOX_EXE, WORK
+from harness.report import render, render_loader
+from harness.workloads import GROUPS, plan, run_rounds, summarize
 
 if TYPE_CHECKING:
     from harness.measure import Run
 
-GROUPS = ("cpu", "latency", "memory")
-README_START = "<!-- benchmark:start -->"
-README_END = "<!-- benchmark:end -->"
+PIPELINE_PER_STREAM = 20_000
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, 1 round (smoke test)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per workload (default 3)")
-    parser.add_argument("--memory-rounds", type=int, help="rounds of the memory workload")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 round (smoke test)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+    every = (*GROUPS, "pipeline")
     parser.add_argument(
-        "--workloads", default=",".join(GROUPS), help="comma list of " + "/".join(GROUPS)
+        "--workloads", default=",".join(every), help="comma list of " + "/".join(every)
     )
     parser.add_argument(
         "--contenders",
-        default="floor,tap,stock",
-        help="comma list of floor/tap/stock/tap1 (tap1: max_parallel_streams 1)",
+        default=",".join(ALL),
+        help="comma list of " + "/".join(ALL) + " (the last three: start-up references)",
     )
     parser.add_argument("--sandbox", type=Path, default=SANDBOX_EXE, help="sandbox executable")
     parser.add_argument("--out", type=Path, help="output directory (default benchmarks/results)")
-    parser.add_argument("--no-chart", action="store_true", help="skip the PNG (and its venv)")
     parser.add_argument(
-        "--readme",
-        type=Path,
-        help=f"also put the tables between {README_START} and {README_END} in this file",
+        "--loader-settings",
+        action="store_true",
+        help="time the pipeline under each target-postgres variant (results/loader.*)",
+    )
+    parser.add_argument(
+        "--docs",
+        action="store_true",
+        help="only regenerate docs/performance.md and the results' markdown from --out",
     )
     args = parser.parse_args(argv)
     args.groups = [g for g in args.workloads.split(",") if g]
     args.keys = [k for k in args.contenders.split(",") if k]
-    if unknown := {*args.groups} - {*GROUPS} | {*args.keys} - {*ALL}:
+    if unknown := ({*args.groups} - {*every}) | ({*args.keys} - {*ALL}):
         parser.error(f"unknown workload or contender: {', '.join(sorted(unknown))}")
     if args.quick:
         args.rounds = 1
-    if args.memory_rounds is None:
-        args.memory_rounds = args.rounds
     if args.out is None:
         args.out = WORK / "quick" if args.quick else RESULTS
     return args
@@ -74,17 +80,12 @@ def git(*cmd: str) -> str:
     ).stdout.strip()
 
 
-def git_commit() -> str:
-    """Return the short commit of the working tree, marked dirty if it is."""
-    dirty = "+dirty" if git("status", "--porcelain", "--untracked-files=no") else ""
-    return (git("rev-parse", "--short", "HEAD") or "unknown") + dirty
-
-
 def meta(args: argparse.Namespace) -> dict[str, Any]:
     """Return the context of this run."""
+    dirty = "+dirty" if git("status", "--porcelain", "--untracked-files=no") else ""
     return {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": git_commit(),
+        "commit": (git("rev-parse", "--short", "HEAD") or "unknown") + dirty,
         "cpus": os.cpu_count(),
         "load_average_before": [round(load, 2) for load in os.getloadavg()],
         "machine": platform.platform(),
@@ -92,7 +93,6 @@ def meta(args: argparse.Namespace) -> dict[str, Any]:
         "singer_sdk": metadata.version("singer-sdk"),
         "quick": args.quick,
         "rounds": args.rounds,
-        "memory_rounds": args.memory_rounds,
         "contenders": args.keys,
     }
 
@@ -100,76 +100,125 @@ def meta(args: argparse.Namespace) -> dict[str, Any]:
 def progress(run: Run) -> None:
     """Print one finished run."""
     verdict = "ok" if not run.error else "FAILED " + run.error.splitlines()[0][:200]
-    records = sum(run.records.values())
+    bound = " server-bound" if run.server_bound else ""
     print(
-        f"  round {run.round + 1} {run.contender:<6} {run.wall_s:8.2f} s"
-        f" {run.peak_rss_mb:7.1f} MB {records:>8,} records  {verdict}",
+        f"  round {run.round + 1} {run.contender:<13} wall {run.wall_s:7.2f} s"
+        f"  CPU {run.cpu_s:7.2f} s  server {run.server_cpu_s:6.2f} s{bound}"
+        f"  {run.peak_rss_mb:6.1f} MB  {verdict}",
         flush=True,
     )
 
 
+def note(line: str) -> None:
+    """Print one finished pipeline run."""
+    print(f"  {line}", flush=True)
+
+
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Run every workload and return the results."""
-    contenders = [ALL[key] for key in args.keys]
-    workloads = plan(
-        args.groups, quick=args.quick, rounds=args.rounds, memory_rounds=args.memory_rounds
-    )
     results: dict[str, Any] = {"meta": meta(args), "workloads": {}}
-    for workload in workloads:
+    for workload in plan(args.groups, args.keys, quick=args.quick, rounds=args.rounds):
         print(
             f"{workload.title}: 4 x {workload.per_stream:,} records,"
             f" {workload.latency_ms} ms latency, {workload.rounds} round(s)",
             flush=True,
         )
-        runs = run_rounds(workload, contenders, args.sandbox, progress)
+        runs = run_rounds(workload, args.sandbox, args.work, progress)
         results["workloads"][workload.key] = summarize(workload, runs)
+    if "pipeline" in args.groups:
+        print("Pipeline: meltano run tap-analytics target-postgres", flush=True)
+        per_stream = 500 if args.quick else PIPELINE_PER_STREAM
+        try:
+            results["pipeline"] = pipeline.measure(
+                (pipeline.SHIPPED,),
+                per_stream,
+                rounds=1,
+                sandbox_exe=args.sandbox,
+                work=args.work,
+                progress=note,
+                alone=True,
+            )
+        except pipeline.PipelineSkippedError as skipped:
+            print(f"  skipped: {skipped}", flush=True)
+            results["pipeline"] = {"skipped": str(skipped)}
     return results
 
 
-def write(results: dict[str, Any], out: Path, *, chart: bool) -> None:
-    """Write latest.json, latest.md and latest.png (drawn in benchmarks/.work/chart-venv)."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
-    markdown = render(results)
-    (out / "latest.md").write_text(markdown)
-    if chart:
-        draw_png(out / "latest.json", out / "latest.png")
-    kinds = "md,json,png" if chart else "md,json"
-    print(f"\n{markdown}\nwritten to {out.relative_to(REPO)}/latest.{{{kinds}}}")
-
-
-def update_readme(results: dict[str, Any], readme: Path) -> None:
-    """Replace the text between the benchmark markers of readme with the latest tables."""
-    text = readme.read_text()
-    start, end = text.find(README_START), text.find(README_END)
-    if start < 0 or end < start:
-        print(f"{readme}: no {README_START} ... {README_END} markers; not updated", file=sys.stderr)
-        return
-    block = f"{README_START}\n{readme_block(results)}"
-    readme.write_text(text[:start] + block + text[end:])
-    print(f"updated the benchmark tables in {readme}")
-
-
-def failed(results: dict[str, Any]) -> list[str]:
+def failures(results: dict[str, Any]) -> list[str]:
     """Return 'workload/contender' for every contender that failed."""
-    return [
+    failed = [
         f"{key}/{name}"
         for key, workload in results["workloads"].items()
-        for name, entry in workload["contenders"].items()
-        if not entry["ok"]
+        for name, found in workload["contenders"].items()
+        if not found["ok"]
     ]
+    ran = results.get("pipeline", {})
+    for name, found in {**ran.get("alone", {}), **ran.get("variants", {})}.items():
+        if not found["ok"]:
+            failed.append(f"pipeline/{name}")
+    return failed
+
+
+def write(out: Path, name: str, results: dict[str, Any], markdown: str) -> None:
+    """Write name.json and name.md into out."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / f"{name}.md").write_text(markdown)
+    print(f"\n{markdown}\nwritten to {out}/{name}.{{json,md}}")
+
+
+def load(path: Path) -> dict[str, Any] | None:
+    """Return a results file, or None if there is none."""
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def write_docs(out: Path) -> int:
+    """Regenerate docs/performance.md, and the markdown next to each results file, from out."""
+    results = load(out / "latest.json")
+    if results is None:
+        print(f"no {out / 'latest.json'}: run the benchmark first", file=sys.stderr)
+        return 1
+    loader = load(out / "loader.json")
+    (out / "latest.md").write_text(render(results))
+    if loader is not None:
+        (out / "loader.md").write_text(render_loader(loader))
+    DOCS.parent.mkdir(parents=True, exist_ok=True)
+    DOCS.write_text(render_docs(results, loader))
+    print(f"wrote {DOCS} and the markdown in {out}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Measure, write the reports, and fail if any contender failed."""
     args = parse_args(argv)
-    results = measure(args)
-    write(results, args.out, chart=not args.no_chart)
-    if args.readme:
-        update_readme(results, args.readme)
-    if failures := failed(results):
-        print("FAILED: " + ", ".join(failures), file=sys.stderr)
+    if args.docs:
+        return write_docs(args.out)
+    WORK.mkdir(parents=True, exist_ok=True)
+    # Each run's own directory: a second run at the same time must not share its files.
+    args.work = Path(tempfile.mkdtemp(prefix="run-", dir=WORK))
+    if args.loader_settings:
+        per_stream = 500 if args.quick else PIPELINE_PER_STREAM
+        print("Loader settings: meltano run tap-analytics target-postgres", flush=True)
+        loader = pipeline.measure(
+            pipeline.VARIANTS,
+            per_stream,
+            rounds=args.rounds,
+            sandbox_exe=args.sandbox,
+            work=args.work,
+            progress=note,
+            alone=False,
+        )
+        loader["meta"] = meta(args)
+        write(args.out, "loader", loader, render_loader(loader))
+        failed = [name for name, found in loader["variants"].items() if not found["ok"]]
+    else:
+        results = measure(args)
+        write(args.out, "latest", results, render(results))
+        failed = failures(results)
+    if failed:
+        print(f"FAILED: {', '.join(failed)}; logs and output in {args.work}", file=sys.stderr)
         return 1
+    shutil.rmtree(args.work)
     return 0
 
 

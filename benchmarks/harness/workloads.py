@@ -1,127 +1,169 @@
-"""The workloads, and running every contender on one of them."""
+"""The workloads, and running the contenders on each, in alternating order, round by round."""
 
 from __future__ import annotations
 
-import math
 import os
 import statistics
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from harness.contenders import ALL
 from harness.measure import Run, run_once
-from harness.paths import WORK
+from harness.paths import REPO
 from harness.sandbox import Sandbox
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from pathlib import Path
 
-    from harness.contenders import Contender
-
+T = TypeVar("T")
 STREAMS = ("customers", "sessions", "events", "campaigns")
 PAGE_SIZE = 100
+EXTRACTORS = ("floor-seq", "floor-threads", "tap", "tap1", "stock")
+SEQUENTIAL = ("floor-seq", "tap1", "stock")  # a latency run of these is ~4 critical paths
 
 
 @dataclass(frozen=True)
 class Workload:
-    """One sandbox configuration that every contender extracts."""
+    """One sandbox configuration, and which contenders extract it how often."""
 
     key: str
     title: str
     per_stream: int
     latency_ms: int
     rounds: int
+    contenders: tuple[str, ...]
+    once: tuple[str, ...] = ()  # contenders run in the first round only
 
     @property
     def counts(self) -> dict[str, int]:
-        """Return the expected record count per stream."""
+        """Return the record count of every stream."""
         return dict.fromkeys(STREAMS, self.per_stream)
 
     @property
     def total(self) -> int:
-        """Return the expected record count over all streams."""
+        """Return the record count over all streams."""
         return self.per_stream * len(STREAMS)
 
+    def runs_in(self, round_no: int) -> list[str]:
+        """Return the contenders of a round, rotated so that no one always goes first."""
+        keys = [k for k in self.contenders if round_no == 0 or k not in self.once]
+        shift = round_no % len(keys)
+        return [*keys[shift:], *keys[:shift]]
 
-def plan(groups: Sequence[str], *, quick: bool, rounds: int, memory_rounds: int) -> list[Workload]:
-    """Return the workloads of the requested groups, in order."""
-    sizes = (1_500, 500, 500, 5_000) if quick else (15_000, 10_000, 2_000, 40_000)
-    cpu, latency, small, large = sizes
+
+@dataclass(frozen=True)
+class Sizes:
+    """Records per stream of each workload."""
+
+    cpu: int
+    small: int
+    large: int
+    latency: int
+    latency_ms: int
+    memory_small: int
+    memory_large: int
+
+
+FULL = Sizes(15_000, 5_000, 40_000, 10_000, 50, 2_000, 200_000)
+QUICK = Sizes(1_000, 200, 1_000, 300, 20, 200, 1_000)
+GROUPS = ("startup", "cpu", "marginal", "latency", "memory")
+
+
+def plan(groups: Sequence[str], keys: Sequence[str], *, quick: bool, rounds: int) -> list[Workload]:
+    """Return the workloads of the requested groups for the requested contenders, in order."""
+    size = QUICK if quick else FULL
+    extractors = tuple(k for k in keys if k in EXTRACTORS)
+    # The stock tap would take ~2 minutes at 200,000 records a stream; its RSS at 40,000 is known.
+    big = tuple(k for k in extractors if k != "stock" or quick)
     catalogue = {
-        "cpu": [Workload("cpu", "CPU-bound", cpu, 0, rounds)],
-        "latency": [Workload("latency", "Latency-bound", latency, 50, rounds)],
+        "startup": [Workload("startup", "Start-up", 0, 0, rounds, tuple(keys))],
+        "cpu": [Workload("cpu", "CPU-bound", size.cpu, 0, rounds, extractors)],
+        "marginal": [
+            Workload("small", "Marginal, small", size.small, 0, rounds, extractors),
+            Workload("large", "Marginal, large", size.large, 0, rounds, extractors),
+        ],
+        "latency": [
+            Workload(
+                "latency",
+                "Latency-bound",
+                size.latency,
+                size.latency_ms,
+                rounds,
+                extractors,
+                once=SEQUENTIAL,
+            )
+        ],
         "memory": [
-            Workload("memory_small", "Memory, small", small, 0, memory_rounds),
-            Workload("memory_large", "Memory, large", large, 0, memory_rounds),
+            Workload("memory_small", "Memory, small", size.memory_small, 0, 1, extractors),
+            Workload("memory_large", "Memory, large", size.memory_large, 0, 1, big),
         ],
     }
-    return [workload for group in groups for workload in catalogue[group]]
-
-
-def rotated(contenders: Sequence[Contender], round_no: int) -> list[Contender]:
-    """Return the contenders in this round's order, so no one always goes first."""
-    shift = round_no % len(contenders)
-    return [*contenders[shift:], *contenders[:shift]]
+    workloads = [w for group in groups for w in catalogue.get(group, [])]
+    return [w for w in workloads if w.contenders]
 
 
 def run_rounds(
-    workload: Workload,
-    contenders: Sequence[Contender],
-    sandbox_exe: Path,
-    progress: Callable[[Run], None],
+    workload: Workload, sandbox_exe: Path, work: Path, progress: Callable[[Run], None]
 ) -> list[Run]:
-    """Start a sandbox and run every contender, alternating, for every round."""
-    workdir = WORK / workload.key
+    """Start a sandbox and run every contender, alternating, for every round, in work/KEY."""
+    workdir = work / workload.key
     workdir.mkdir(parents=True, exist_ok=True)
     runs = []
-    with Sandbox(sandbox_exe, workload.counts, workload.latency_ms, workdir / "sandbox.log") as sb:
+    with Sandbox(sandbox_exe, workload.counts, workload.latency_ms, workdir) as sandbox:
         for round_no in range(workload.rounds):
-            for contender in rotated(contenders, round_no):
-                cmd = contender.command(sb.base_url, workdir)
-                run = run_once(contender.key, cmd, workload.counts, workdir, round_no)
+            for key in workload.runs_in(round_no):
+                contender = ALL[key]
+                cmd = contender.command(sandbox.base_url, workdir)
+                expected = workload.counts if contender.extracts else None
+                run = run_once(key, cmd, expected, sandbox)
+                run.round = round_no
                 progress(run)
                 runs.append(run)
     return runs
 
 
+def median(runs: Sequence[T], metric: Callable[[T], float]) -> float:
+    """Return the median of a metric over runs."""
+    return statistics.median(metric(run) for run in runs)
+
+
 def summarize_contender(runs: list[Run]) -> dict[str, Any]:
-    """Return medians and verification for one contender's runs."""
+    """Return medians, every value, and verification for one contender's runs."""
     return {
         "ok": not any(run.error for run in runs),
         "errors": [run.error for run in runs if run.error],
-        "wall_median_s": statistics.median(run.wall_s for run in runs),
-        "walls_s": [round(run.wall_s, 4) for run in runs],
-        "peak_rss_mb": statistics.median(run.peak_rss_mb for run in runs),
-        "peak_rss_mb_all": [round(run.peak_rss_mb, 1) for run in runs],
-        "records": runs[-1].records,
+        "rounds": len(runs),
+        "wall_s": median(runs, lambda r: r.wall_s),
+        "cpu_s": median(runs, lambda r: r.cpu_s),
+        "user_s": median(runs, lambda r: r.user_s),
+        "sys_s": median(runs, lambda r: r.sys_s),
+        "server_cpu_s": median(runs, lambda r: r.server_cpu_s),
+        "peak_rss_mb": median(runs, lambda r: r.peak_rss_mb),
+        "walls_s": [round(run.wall_s, 3) for run in runs],
+        "cpus_s": [round(run.cpu_s, 3) for run in runs],
+        "server_cpus_s": [round(run.server_cpu_s, 3) for run in runs],
+        "server_bound_runs": sum(run.server_bound for run in runs),
+        "pages": runs[0].summary.get("pages", {}),
     }
-
-
-def longest_pages(workload: Workload, runs: list[Run]) -> int:
-    """Return the longest stream's page count, as the floor counted it if it ran."""
-    for run in runs:
-        if run.contender == "floor" and not run.error and run.summary.get("pages"):
-            return max(run.summary["pages"].values())
-    return max(1, math.ceil(workload.per_stream / PAGE_SIZE))
 
 
 def summarize(workload: Workload, runs: list[Run]) -> dict[str, Any]:
     """Return the JSON summary of one workload."""
-    keys = dict.fromkeys(run.contender for run in runs)
-    result: dict[str, Any] = {
+    return {
         "title": workload.title,
-        "load_average_after": [round(load, 2) for load in os.getloadavg()],
         "per_stream": workload.per_stream,
         "total_records": workload.total,
         "latency_ms": workload.latency_ms,
         "rounds": workload.rounds,
+        "load_average_after": [round(load, 2) for load in os.getloadavg()],
         "contenders": {
-            key: summarize_contender([run for run in runs if run.contender == key]) for key in keys
+            key: {
+                "label": ALL[key].label,
+                "command": " ".join(arg.replace(f"{REPO}/", "") for arg in ALL[key].argv),
+                **summarize_contender([run for run in runs if run.contender == key]),
+            }
+            for key in workload.contenders
         },
         "runs": [run.as_dict() for run in runs],
     }
-    if workload.latency_ms:
-        pages = longest_pages(workload, runs)
-        result["longest_stream_pages"] = pages
-        result["critical_path_s"] = pages * workload.latency_ms / 1000
-    return result
