@@ -20,6 +20,8 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy tests/e2e/*.py
 	MYPYPATH=tests/e2e $(BIN)/mypy scripts
+	MYPYPATH=benchmarks $(BIN)/mypy --explicit-package-bases benchmarks/*.py benchmarks/harness
+	$(BIN)/mypy -p benchmarks.stock_tap
 
 # Everything: lint, then every test (slow and e2e included).
 test: lint

@@ -10,7 +10,7 @@ class StockAnalyticsAuthenticator(OAuthAuthenticator, metaclass=SingletonMeta):
     """Authenticator class for the stock Analytics tap."""
 
     @property
-    def oauth_request_body(self) -> dict:
+    def oauth_request_body(self) -> dict[str, str | None]:
         """Return the client-credentials request body."""
         return {
             "grant_type": "client_credentials",

@@ -53,7 +53,7 @@ class StockAnalyticsStream(RESTStream):
             params["updated_since"] = start.isoformat().replace("+00:00", "Z")
         return params
 
-    def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
+    def parse_response(self, response: requests.Response) -> t.Iterable[dict[str, t.Any]]:
         """Yield the records of one page through the records JSONPath."""
         yield from extract_jsonpath(
             self.records_jsonpath,

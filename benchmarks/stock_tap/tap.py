@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import typing as t
+
 from singer_sdk import Tap
 from singer_sdk import typing as th
 
 from benchmarks.stock_tap import streams
+
+if t.TYPE_CHECKING:
+    from benchmarks.stock_tap.client import StockAnalyticsStream
 
 STREAM_TYPES = (
     streams.CustomersStream,
@@ -27,6 +32,6 @@ class TapStockAnalytics(Tap):
         th.Property("start_date", th.DateTimeType),
     ).to_dict()
 
-    def discover_streams(self) -> list[streams.StockAnalyticsStream]:
+    def discover_streams(self) -> list[StockAnalyticsStream]:
         """Return a list of discovered streams."""
         return [stream_class(tap=self) for stream_class in STREAM_TYPES]
