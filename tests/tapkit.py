@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import os
@@ -62,6 +63,16 @@ SEED: dict[str, t.Any] = {
         }
     ],
 }
+
+
+def seed_config(base_url: str) -> dict[str, t.Any]:
+    """The seed configuration verbatim, with a sandbox's address and secrets filled in."""
+    config = copy.deepcopy(SEED)
+    config["client"]["base_url"] = base_url
+    config["client"]["auth"].update(
+        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, token_url=base_url + "/oauth/v1/token"
+    )
+    return config
 
 
 def config_for(base_url: str, **overrides: t.Any) -> dict[str, t.Any]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 
 import jsonschema
 import pytest
 
 from tap_analytics.tap import TapAnalytics
-from tapkit import SEED, config_for, run_cli, run_tap
+from tapkit import config_for, run_cli, run_tap, seed_config
 
 FIELD = "loyalty_tier"
 FORMATS = jsonschema.Draft7Validator.FORMAT_CHECKER
@@ -264,13 +263,7 @@ def test_freeze_stops_on_a_known_field_with_another_type(sandbox):
 
 
 def seed_for(sandbox, **resource) -> dict:
-    config = copy.deepcopy(SEED)
-    config["client"]["base_url"] = sandbox.base_url
-    config["client"]["auth"].update(
-        client_id="sandbox-client",
-        client_secret="sandbox-secret",
-        token_url=sandbox.base_url + "/oauth/v1/token",
-    )
+    config = seed_config(sandbox.base_url)
     config["resources"][0].update(resource)
     return config
 

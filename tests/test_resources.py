@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 import typing as t
 from datetime import datetime
 
 import pytest
 
-from tapkit import CLIENT_SECRET, SEED, api_ids, config_for, run_cli, run_tap
-
-
-def seed_for(sandbox) -> dict[str, t.Any]:
-    """The seed configuration verbatim, with the sandbox's address and secrets filled in."""
-    config = copy.deepcopy(SEED)
-    config["client"]["base_url"] = sandbox.base_url
-    config["client"]["auth"].update(
-        client_id="sandbox-client",
-        client_secret=CLIENT_SECRET,
-        token_url=sandbox.base_url + "/oauth/v1/token",
-    )
-    return config
+from tapkit import SEED, api_ids, config_for, run_cli, run_tap, seed_config
 
 
 def with_resource(sandbox, **changes) -> dict[str, t.Any]:
     """The seed with its one resource changed (endpoint keys merge into the endpoint)."""
-    config = seed_for(sandbox)
+    config = seed_config(sandbox.base_url)
     resource = config["resources"][0]
     resource["endpoint"].update(changes.pop("endpoint", {}))
     resource.update(changes)
@@ -47,7 +34,7 @@ def schema_message(run, stream: str) -> dict[str, t.Any]:
 
 def test_the_seed_configuration_verbatim_syncs_every_record(sandbox, caplog):
     caplog.set_level(logging.INFO)
-    run = run_tap(seed_for(sandbox))
+    run = run_tap(seed_config(sandbox.base_url))
     assert run.ids("resource_name") == [r["id"] for r in sandbox.records("resource")]
     assert run.ids("resource_name") == api_ids(sandbox.base_url, "resource")
     assert set(run.records) == {"resource_name", "customers", "sessions", "events", "campaigns"}
@@ -57,7 +44,7 @@ def test_the_seed_configuration_verbatim_syncs_every_record(sandbox, caplog):
     assert schema["schema"]["properties"]["email"]["type"] == ["string", "null"]
     assert "Inferred the schema of resource 'resource_name'" in caplog.text
     # And the same configuration through the command line, discovery included.
-    cli = run_cli(seed_for(sandbox))
+    cli = run_cli(seed_config(sandbox.base_url))
     assert cli.returncode == 0, cli.stderr[-2000:]
     assert len(cli.records["resource_name"]) == sandbox.counts()["resource"]
 
@@ -208,7 +195,7 @@ def test_incremental_with_initial_value(sandbox):
 
 
 def test_a_declaration_replaces_the_builtin_of_its_name(sandbox):
-    config = seed_for(sandbox)
+    config = seed_config(sandbox.base_url)
     config["resources"] = [
         {"name": "customers", "endpoint": {"path": "/v1/resource"}, "schema": "customers.json"}
     ]
@@ -232,7 +219,7 @@ def test_a_declaration_replaces_the_builtin_of_its_name(sandbox):
     ],
 )
 def test_bad_declaration_is_refused_by_name_before_any_request(sandbox, change, words):
-    config = seed_for(sandbox)
+    config = seed_config(sandbox.base_url)
     config["resources"][0].update(change)
     run = run_cli(config)
     assert run.returncode == 1

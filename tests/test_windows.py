@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 import subprocess
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tap_analytics.prefetch import PAGES_AHEAD
-from tapkit import SEED, config_for, run_cli, run_tap
+from tapkit import config_for, run_cli, run_tap, seed_config
 
 STREAMS = ("customers", "sessions", "events", "campaigns")
 
@@ -98,13 +97,7 @@ def test_a_finished_window_rerun_with_its_state_reads_no_further(sandbox):
 
 
 def seed_with(sandbox, **endpoint) -> dict:
-    config = copy.deepcopy(SEED)
-    config["client"]["base_url"] = sandbox.base_url
-    config["client"]["auth"].update(
-        client_id="sandbox-client",
-        client_secret="sandbox-secret",
-        token_url=sandbox.base_url + "/oauth/v1/token",
-    )
+    config = seed_config(sandbox.base_url)
     config["resources"][0]["endpoint"].update(endpoint)
     return config
 

