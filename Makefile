@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint unit demo bench about clean
+SDK_NEXT := .venv-sdk-next
+
+.PHONY: test check sdk-next lint demo bench about clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,12 +18,30 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy tests/e2e/*.py
+	MYPYPATH=tests/e2e $(BIN)/mypy scripts
 
+# Everything: lint, then every test (slow and e2e included).
 test: lint
 	$(BIN)/python -m pytest
 	# Every tap test again with streams synced one after another.
 	$(BIN)/python -m pytest -q --max-parallel-streams 1 tests \
 		--ignore=tests/e2e --ignore=tests/test_sandbox.py --ignore=tests/test_load.py
+
+# The edit-test loop: lint, then the tests that are neither slow nor e2e.
+check: lint
+	$(BIN)/python -m pytest -q -m "not slow and not e2e"
+
+# The fast tests against the newest singer-sdk on the registry, over the pin: what the next
+# upgrade breaks, seen early. Not part of `make test`.
+sdk-next:
+	test -x $(SDK_NEXT)/bin/python || $(PYTHON) -m venv $(SDK_NEXT)
+	$(SDK_NEXT)/bin/python -m pip install --quiet --upgrade pip
+	$(SDK_NEXT)/bin/python -m pip install --quiet -e '.[dev]'
+	# pip reports the pin this breaks; breaking it is the point.
+	$(SDK_NEXT)/bin/python -m pip install --quiet --upgrade 'singer-sdk[msgspec,testing]'
+	$(SDK_NEXT)/bin/python -m pip show singer-sdk | grep '^Version'
+	$(SDK_NEXT)/bin/python -m pytest -q -m "not slow and not e2e"
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
@@ -34,4 +54,18 @@ about: $(STAMP)
 	$(BIN)/tap-analytics --about --format markdown
 
 clean:
-	rm -rf $(VENV) .meltano .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SDK_NEXT) .venv-dist .venv-3.12 .venv-3.13 .meltano .demo .pytest_cache .mypy_cache .ruff_cache
+
+DIST_TOOLS := .venv-dist
+
+.PHONY: dist matrix
+
+# The sdist and the wheel, their metadata checked, and the wheel tried alone in a fresh venv.
+dist:
+	test -x $(DIST_TOOLS)/bin/python || $(PYTHON) -m venv $(DIST_TOOLS)
+	$(DIST_TOOLS)/bin/python -m pip install --quiet build twine
+	scripts/check_dist.sh $(DIST_TOOLS)/bin/python
+
+# The fast tests under each Python version pyproject.toml claims besides the one of .venv.
+matrix:
+	scripts/matrix.sh 3.12 3.13

@@ -27,7 +27,7 @@ HEADER = {
     "variant": "tap-analytics",
     "label": "Analytics API",
     "description": "Customers, sessions, events and campaigns from the Analytics API v1",
-    "pip_url": "tap-analytics",
+    "pip_url": "../tap-analytics",
     "executable": "tap-analytics",
     "keywords": ["meltano_sdk", "api", "analytics"],
     "maintenance_status": "active",
@@ -98,7 +98,14 @@ def definition(info: dict[str, Any]) -> dict[str, Any]:
     return {
         **HEADER,
         "capabilities": sorted(info["capabilities"]),
-        "settings_group_validation": [list(schema.get("required", []))],
+        # Discovery needs no setting; a sync needs those whose description says so.
+        "settings_group_validation": [
+            [
+                name
+                for name, spec in schema["properties"].items()
+                if "required to sync" in spec.get("description", "")
+            ]
+        ],
         "settings": settings(schema["properties"]),
     }
 
@@ -107,6 +114,8 @@ def render(info: dict[str, Any]) -> str:
     """The YAML text of tap-analytics.yml."""
     head = (
         "# Hub-style plugin definition; regenerate: .venv/bin/python scripts/plugin_definition.py\n"
+        "# The package is not on PyPI: pip_url installs a checkout of this repository that sits\n"
+        "# beside your Meltano project (docs/meltano.md).\n"
     )
     return head + yaml.safe_dump(definition(info), sort_keys=False, width=100)
 

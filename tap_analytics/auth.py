@@ -11,7 +11,8 @@ import backoff
 import requests
 from singer_sdk.exceptions import RetriableAPIError
 
-from tap_analytics.errors import TokenRequestError
+from tap_analytics.errors import NotJSONError, TokenRequestError
+from tap_analytics.redact import hide, redact
 from tap_analytics.retry import TRANSIENT_ERRORS, RetryPolicy
 
 if t.TYPE_CHECKING:
@@ -45,12 +46,15 @@ class ClientCredentialsAuth(requests.auth.AuthBase):
         self.token_url = token_url
         self._client_id = client_id
         self._client_secret = client_secret
+        hide(client_secret)
         self._scope = scope
         self._timeout = timeout
         self._retry = retry
         self._session = session or requests.Session()
         self._lock = threading.Lock()
         self._token: str | None = None
+        self._token_served = False  # whether the API accepted the current token yet
+        self._unused_in_a_row = 0  # tokens rejected in a row before the API accepted them
         self._renew_at = 0.0
         self._refusal_error: TokenRequestError | None = None
 
@@ -77,15 +81,30 @@ class ClientCredentialsAuth(requests.auth.AuthBase):
             assert self._token is not None  # noqa: S101 - _fetch sets it or raises
             return self._token
 
-    def discard(self, token: str | None) -> None:
-        """Forget a token the API rejected, unless another thread already replaced it."""
+    def served(self, token: str | None) -> None:
+        """Note that the API accepted a token: the run makes progress with it."""
+        if self._token_served or token != self._token:  # the common case needs no lock
+            return
+        with self._lock:
+            if token == self._token:
+                self._token_served, self._unused_in_a_row = True, 0
+
+    def discard(self, token: str | None) -> int:
+        """Forget a rejected token unless already replaced; count tokens rejected unused.
+
+        Returns how many tokens in a row were rejected before the API accepted any request
+        with them: the run makes no progress while that count grows.
+        """
         with self._lock:
             if token is None or token == self._token:
+                if not self._token_served:
+                    self._unused_in_a_row += 1
                 self._token = None
+            return self._unused_in_a_row
 
     def _fetch(self) -> None:
-        """Request a token, retrying 429, 5xx and connection errors."""
-        fetch: Callable[[], requests.Response] = backoff.on_exception(
+        """Request a token, retrying 429, 5xx, non-JSON answers and connection errors."""
+        fetch: Callable[[], object] = backoff.on_exception(
             self._retry.wait_generator,
             TRANSIENT_ERRORS,
             max_tries=self._retry.max_tries,
@@ -94,24 +113,31 @@ class ClientCredentialsAuth(requests.auth.AuthBase):
             logger=None,
         )(self._post)
         try:
-            body = fetch().json()
+            body = fetch()
         except TRANSIENT_ERRORS as exc:
+            advice = (
+                "check token_url (a proxy or a login page may be answering), else rerun later"
+                if isinstance(exc, NotJSONError)
+                else "the token endpoint is unavailable: rerun later"
+            )
             msg = (
                 f"Token request to {self.token_url} failed after {self._retry.max_retries} "
-                f"retries: {exc}. The token endpoint is unavailable; rerun later."
+                f"retries ({str(exc).rstrip('.')}); {advice}"
             )
             raise TokenRequestError(msg) from None
-        token, lifetime = body.get("access_token"), body.get("expires_in")
+        token = body.get("access_token") if isinstance(body, dict) else None
+        lifetime = body.get("expires_in") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             msg = f"Token endpoint {self.token_url} answered 200 without an access_token"
             raise TokenRequestError(msg)
+        hide(token)  # before anything can print it
         lifetime = float(lifetime) if isinstance(lifetime, int | float) else 3600.0
-        self._token = token
+        self._token, self._token_served = token, False
         self._renew_at = time.monotonic() + max(lifetime - min(REFRESH_MARGIN, lifetime / 10), 0)
         logger.info("Fetched an access token valid for %.0f s", lifetime)
 
-    def _post(self) -> requests.Response:
-        """Send one token request (client credentials in the form body)."""
+    def _post(self) -> object:
+        """Send one token request (client credentials in the form body); return its JSON."""
         form = {
             "grant_type": "client_credentials",
             "client_id": self._client_id,
@@ -121,11 +147,16 @@ class ClientCredentialsAuth(requests.auth.AuthBase):
             form["scope"] = self._scope
         response = self._session.post(self.token_url, data=form, timeout=self._timeout)
         if self._retry.is_retryable(response.status_code):
-            msg = f"Token endpoint {self.token_url} answered HTTP {response.status_code}"
+            msg = f"HTTP {response.status_code}"
             raise RetriableAPIError(msg, response)
         if response.status_code != requests.codes.ok:
             raise TokenRequestError(self._refusal(response))
-        return response
+        try:
+            return response.json()
+        except ValueError:
+            kind = response.headers.get("Content-Type", "no content type")
+            msg = f"HTTP 200 with a body that is not JSON ({kind})"
+            raise NotJSONError(msg, response) from None
 
     def _refusal(self, response: requests.Response) -> str:
         """Explain a refused token request with the RFC 6749 error, never the secret."""
@@ -139,6 +170,7 @@ class ClientCredentialsAuth(requests.auth.AuthBase):
         description = body.get("error_description") if isinstance(body, dict) else None
         detail = f" {error}" if error else ""
         detail += f" ({description})" if description else ""
+        detail = redact(detail)  # a careless server may quote the submitted form
         return (
             f"Token request to {self.token_url} failed: HTTP {response.status_code}{detail}. "
             "Check client_id, client_secret, scope and token_url."
@@ -147,7 +179,8 @@ class ClientCredentialsAuth(requests.auth.AuthBase):
     def _log_backoff(self, details: t.Any) -> None:  # noqa: ANN401 - backoff's details dict
         """Log a retry of the token endpoint."""
         logger.warning(
-            "Token request failed (%s); retry %d in %.1f s",
+            "Token request to %s failed (%s); retry %d in %.1f s",
+            self.token_url,
             details.get("exception"),
             details.get("tries"),
             details.get("wait"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 
 class AnalyticsAPIError(FatalAPIError):
@@ -19,7 +19,15 @@ class InvalidTokenError(AnalyticsAPIError):
 
 
 class TokenRequestError(AnalyticsAPIError):
-    """The token endpoint refused the client credentials."""
+    """No token: the endpoint refused the credentials, or kept failing."""
+
+
+class TokenRevokedError(AnalyticsAPIError):
+    """Every fresh token was rejected too: the budget of repeats is spent."""
+
+
+class NotJSONError(RetriableAPIError):
+    """A 200 answer whose body is not JSON: a proxy or a login page, or the wrong URL."""
 
 
 class BadPageError(AnalyticsAPIError):

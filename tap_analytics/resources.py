@@ -11,7 +11,9 @@ from pathlib import Path
 
 import jsonschema
 
+from tap_analytics.evolution import CONTRACT_JSONSCHEMA
 from tap_analytics.retry import RetryPolicy
+from tap_analytics.state import BadBookmarkError, parse_instant
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -65,6 +67,7 @@ _ENDPOINT = {
                 "cursor_path": {"type": "string", "pattern": r"^(\$\.)?[A-Za-z_][A-Za-z0-9_]*$"},
                 "start_param": {"type": "string", "minLength": 1},
                 "initial_value": {"type": "string"},
+                "end_value": {"type": "string"},
             },
         },
     },
@@ -79,6 +82,7 @@ DECLARATION_JSONSCHEMA: dict[str, t.Any] = {
         "primary_key": {"oneOf": [{"type": "string", "minLength": 1}, _STRINGS]},
         "write_disposition": {"enum": ["merge", "append", "replace"]},
         "schema": {"type": ["object", "string"]},
+        "schema_contract": CONTRACT_JSONSCHEMA,
     },
 }
 DEFAULTS_JSONSCHEMA: dict[str, t.Any] = {
@@ -102,6 +106,7 @@ class Incremental:
     cursor_path: str
     start_param: str | None
     initial_value: str | None
+    end_value: str | None = None  # exclusive upper bound: a window of the replication key
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,7 @@ class Resource:
     write_disposition: WriteDisposition
     incremental: Incremental | None
     schema: Mapping[str, t.Any] | None
+    schema_contract: str | Mapping[str, str] | None = None  # None: the tap's schema_evolution
 
     @property
     def key_properties(self) -> tuple[str, ...]:
@@ -231,12 +237,32 @@ def build(declaration: Mapping[str, t.Any], tap_defaults: Mapping[str, t.Any]) -
                 cursor_path=dotted(incremental["cursor_path"]),
                 start_param=incremental.get("start_param"),
                 initial_value=incremental.get("initial_value"),
+                end_value=_end_value(incremental, name),
             )
             if incremental
             else None
         ),
         schema=_load_schema(declaration.get("schema"), name),
+        schema_contract=declaration.get("schema_contract"),
     )
+
+
+def _end_value(incremental: Mapping[str, t.Any], name: str) -> str | None:
+    """The window's end: an RFC 3339 instant later than the initial value."""
+    end = incremental.get("end_value")
+    if end is None:
+        return None
+    try:
+        end_instant = parse_instant(end, what=f"resource '{name}': incremental.end_value")
+        initial = incremental.get("initial_value")
+        if initial is not None and end_instant <= parse_instant(
+            initial, what=f"resource '{name}': incremental.initial_value"
+        ):
+            msg = f"resource '{name}': incremental.end_value must be later than initial_value"
+            raise DeclarationError(msg)
+    except BadBookmarkError as exc:
+        raise DeclarationError(str(exc)) from None
+    return str(end)
 
 
 def builtin_declarations() -> tuple[dict[str, t.Any], list[dict[str, t.Any]]]:

@@ -2,42 +2,60 @@
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
+import json
 import typing as t
-from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import jsonschema
 from singer_sdk import typing as th
 
+from tap_analytics.evolution import MODES
+from tap_analytics.state import BadBookmarkError, json_type, parse_instant
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable
+
 DEFAULT_PAGE_SIZE = 100
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_BACKOFF_FACTOR = 2.0
-DEFAULT_REQUEST_TIMEOUT = 300.0
+DEFAULT_REQUEST_TIMEOUT = 30.0
 DEFAULT_MAX_PARALLEL_STREAMS = 4
 TOKEN_PATH = "/oauth/v1/token"  # noqa: S105 - a URL path, not a secret
+SYNC_SETTINGS = ("client_id", "client_secret", "base_url")  # discovery needs none of them
 
 CONFIG_JSONSCHEMA: dict[str, t.Any] = th.PropertiesList(
     th.Property(
         "client_id",
         th.StringType(min_length=1),
-        required=True,
         title="Client ID",
-        description="OAuth2 client id.",
+        description="OAuth2 client id; required to sync.",
     ),
     th.Property(
         "client_secret",
         th.StringType(min_length=1),
-        required=True,
         secret=True,
         title="Client secret",
-        description="OAuth2 client secret.",
+        description="OAuth2 client secret; required to sync.",
     ),
     th.Property(
         "base_url",
         th.StringType(pattern=r"^https?://[^\s/]+"),
-        required=True,
         title="Base URL",
-        description="Root of the API, e.g. https://api.example.com.",
+        description="Root of the API, e.g. https://api.example.com; required to sync.",
+    ),
+    th.Property(
+        "allow_insecure_http",
+        th.BooleanType,
+        default=False,
+        title="Allow insecure HTTP",
+        description=(
+            "Allow an http:// base_url or token_url to a host other than this machine, which "
+            "sends the client secret and tokens unencrypted."
+        ),
     ),
     th.Property(
         "token_url",
@@ -69,7 +87,11 @@ CONFIG_JSONSCHEMA: dict[str, t.Any] = th.PropertiesList(
         th.NumberType(exclusive_minimum=0),
         default=DEFAULT_REQUEST_TIMEOUT,
         title="Request timeout",
-        description="Seconds to wait for a response before retrying.",
+        description=(
+            "Seconds to wait for an answer before the request counts as failed and is retried. "
+            "The default, 30, lets a server that stops answering fail a stream within 5 minutes "
+            "(4 attempts, their backoff, and a token request that may also hang)."
+        ),
     ),
     th.Property(
         "max_retries",
@@ -91,6 +113,16 @@ CONFIG_JSONSCHEMA: dict[str, t.Any] = th.PropertiesList(
         default=DEFAULT_MAX_PARALLEL_STREAMS,
         title="Max parallel streams",
         description="Streams synced at once; 1 syncs them one after another.",
+    ),
+    th.Property(
+        "log_metrics",
+        th.BooleanType,
+        default=False,
+        title="Log metrics",
+        description=(
+            "Also log the SDK's METRIC lines (record counts, request durations, sync times) "
+            "at INFO; off by default, when stderr shows progress and a summary per stream."
+        ),
     ),
     th.Property(
         "client",
@@ -123,6 +155,27 @@ CONFIG_JSONSCHEMA: dict[str, t.Any] = th.PropertiesList(
         th.ObjectType(),
         title="Resource defaults",
         description="Defaults merged into every declared resource.",
+    ),
+    th.Property(
+        "schema_evolution",
+        th.StringType,
+        allowed_values=list(MODES),
+        default="evolve",
+        title="Schema evolution",
+        description=(
+            "A record field the schema lacks: 'evolve' adds it (type inferred, nullable; a new "
+            "SCHEMA goes first), 'freeze' stops the stream, 'discard' drops it. A known field "
+            "with a value of another type is logged, and stops the stream under 'freeze'."
+        ),
+    ),
+    th.Property(
+        "end_date",
+        th.DateTimeType,
+        title="End date",
+        description=(
+            "Exclusive end of the incremental window: records updated at or after this instant "
+            "are left to a window that starts there, and a stream stops reading at the first."
+        ),
     ),
 ).to_dict()
 
@@ -177,15 +230,33 @@ def _describe(error: jsonschema.ValidationError, schema: dict[str, t.Any]) -> st
     return f"Setting '{name}' is invalid: {error.message}"
 
 
-def _is_datetime(value: object) -> bool:
-    """Tell whether a value is an RFC 3339 date-time (date-only is refused)."""
-    if not isinstance(value, str) or "T" not in value.upper():
+def _insecure_url(url: object) -> bool:
+    """Tell whether a URL is plain http:// to a host other than this machine."""
+    parts = urlsplit(str(url))
+    if parts.scheme.lower() != "http":
+        return False
+    host = (parts.hostname or "").rstrip(".")
+    if host == "localhost":
         return False
     try:
-        datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        return False
-    return True
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name
+        return True
+
+
+def _window_errors(config: dict[str, t.Any]) -> list[str]:
+    """Check end_date like start_date, and that it comes after start_date."""
+    end, start = config.get("end_date"), config.get("start_date")
+    if end is None:
+        return []
+    try:
+        end_at = parse_instant(end, what="Setting 'end_date'")
+        start_at = None if start is None else parse_instant(start, what="Setting 'start_date'")
+    except BadBookmarkError as exc:
+        return [str(exc)] if "'end_date'" in str(exc) else []  # start_date's is reported apart
+    if start_at is not None and end_at <= start_at:
+        return [f"Setting 'end_date' ({end}) must be later than 'start_date' ({start})"]
+    return []
 
 
 def _plain_numbers(value: t.Any) -> t.Any:  # noqa: ANN401 - any JSON value
@@ -202,17 +273,86 @@ def _plain_numbers(value: t.Any) -> t.Any:  # noqa: ANN401 - any JSON value
 def validate(config: dict[str, t.Any], schema: dict[str, t.Any]) -> list[str]:
     """Validate settings, filling defaults; return one clear line per problem."""
     config.update(_plain_numbers(config))
+    for name in [name for name, value in config.items() if value is None]:
+        del config[name]  # null is not set, as Meltano passes it (the SDK's mapper fails on it)
     errors = fold_client_block(config)
     validator = jsonschema.Draft7Validator(schema)
     errors += [_describe(e, schema) for e in validator.iter_errors(config)]
-    if "start_date" in config and not _is_datetime(config["start_date"]):
-        errors.append(
-            f"Setting 'start_date' is invalid: {config['start_date']!r} is not an RFC 3339 "
-            "date-time such as 2024-01-01T00:00:00Z"
-        )
+    if "start_date" in config:
+        try:
+            parse_instant(config["start_date"], what="Setting 'start_date'")
+        except BadBookmarkError as exc:
+            errors.append(str(exc))
+    errors += _window_errors(config)
     for name, spec in schema.get("properties", {}).items():
         if "default" in spec and config.get(name) is None:
             config[name] = spec["default"]
-    if config.get("base_url") and not config.get("token_url"):
+    explicit_token_url = config.get("token_url")
+    if config.get("base_url") and not explicit_token_url:
         config["token_url"] = str(config["base_url"]).rstrip("/") + TOKEN_PATH
+    for name in ("base_url", "token_url") if explicit_token_url else ("base_url",):
+        if not config["allow_insecure_http"] and _insecure_url(config.get(name)):
+            errors.append(
+                f"Setting '{name}' is refused: {config[name]} is plain HTTP to another host, "
+                "which would send the client secret and access tokens unencrypted; use "
+                "https://, or set allow_insecure_http to true"
+            )
     return sorted(set(errors), key=errors.index)
+
+
+def missing_for_sync(config: dict[str, t.Any]) -> list[str]:
+    """Name each setting a sync needs that the (validated) config lacks."""
+    return [
+        f"Setting '{name}' is required to sync"
+        for name in SYNC_SETTINGS
+        if config.get(name) is None
+    ]
+
+
+def unknown_settings(config: t.Mapping[str, t.Any], known: Iterable[str]) -> list[str]:
+    """Warn of each setting the tap does not know, with the closest known name."""
+    names = sorted(known)
+    warnings = []
+    for name in sorted(set(config) - set(names)):
+        guess = difflib.get_close_matches(name, names, n=1)
+        hint = f" (did you mean '{guess[0]}'?)" if guess else ""
+        warnings.append(f"Setting '{name}' is unknown{hint}: it is ignored")
+    return warnings
+
+
+def worded_sdk_error(error: str) -> str:
+    """Word an error of the SDK's check (`... in config['name']`) as ours are worded."""
+    message, found, where = error.partition(" in config[")
+    if not found:
+        return f"Settings are invalid: {error}"
+    name = ".".join(part.strip("'") for part in where.rstrip("]").split("]["))
+    return f"Setting '{name}' is invalid: {message}"
+
+
+def config_file_problem(path: str) -> str | None:
+    """Say what keeps a --config file from being an object of settings, if anything."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return f"config file {path} was not found"
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"config file {path} cannot be read ({exc})"
+    if not text.strip():
+        return f"config file {path} is empty: it must hold a JSON object of settings"
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"config file {path} is not valid JSON ({exc})"
+    if not isinstance(document, dict):
+        return f"config file {path} holds a JSON {json_type(document)}, not an object of settings"
+    return None
+
+
+def already_reported(sdk_error: str, errors: list[str]) -> bool:
+    """Tell whether one of our errors already names the setting an SDK error is about."""
+    message, _, path = sdk_error.partition(" in config[")
+    if path:  # "... in config['client']['auth']['client_secret']" names client.auth.client_secret
+        setting = ".".join(part.strip("'") for part in path.rstrip("]").split("]["))
+    else:
+        setting = message.split("'")[1] if message.count("'") >= 2 else message  # noqa: PLR2004
+    return any(f"'{setting}'" in error for error in errors)

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import re
 import typing as t
 from datetime import UTC, datetime
+
+from tap_analytics.errors import InvalidStateError
+
+# RFC 3339 section 5.6 date-time: T or t, an offset (Z, z or +hh:mm) always; ASCII digits only.
+_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}"
+    r"(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+EXAMPLE = "2024-01-01T00:00:00Z"
 
 
 class BadBookmarkError(ValueError):
@@ -11,18 +22,33 @@ class BadBookmarkError(ValueError):
 
 
 def parse_instant(value: object, *, what: str) -> datetime:
-    """Parse an RFC 3339 timestamp into an aware UTC datetime."""
+    """Parse an RFC 3339 date-time with an offset into an aware UTC datetime, or refuse it."""
+    parsed = _date_time(value)
+    if parsed is not None:
+        return parsed.astimezone(UTC)
     if not isinstance(value, str):
-        msg = f"{what} must be an RFC 3339 timestamp string, not {value!r}"
+        msg = f"{what} must be an RFC 3339 timestamp string such as {EXAMPLE}, not {value!r}"
         raise BadBookmarkError(msg)
+    msg = (
+        f"{what} is not an RFC 3339 timestamp: {value!r} (a date-time with an offset, "
+        f"such as {EXAMPLE})"
+    )
+    raise BadBookmarkError(msg)
+
+
+def _date_time(value: object) -> datetime | None:
+    """The date-time a value spells in RFC 3339, or None."""
+    if not isinstance(value, str) or _DATE_TIME.fullmatch(value) is None:
+        return None
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        msg = f"{what} is not an RFC 3339 timestamp: {value!r}"
-        raise BadBookmarkError(msg) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+        return datetime.fromisoformat(canonical(value))
+    except ValueError:  # an impossible one, such as month 13
+        return None
+
+
+def canonical(value: str) -> str:
+    """Spell an RFC 3339 date-time with upper-case T and Z, as every server accepts it."""
+    return value.upper()
 
 
 class Bookmark:
@@ -48,4 +74,73 @@ def starting_value(*candidates: tuple[str, object]) -> str | None:
     for what, value in candidates:
         if value is not None:
             best.advance(value, what=what)
-    return best.value
+    return None if best.value is None else canonical(best.value)
+
+
+def later_than_now(value: object) -> bool:
+    """Tell whether a valid timestamp lies in the future (an invalid one is refused elsewhere)."""
+    try:
+        return parse_instant(value, what="") > datetime.now(UTC)
+    except BadBookmarkError:
+        return False
+
+
+def read_state_file(text: str, name: str) -> tuple[dict[str, t.Any], str | None]:
+    """Return the state a --state file holds and a note on how it was read; refuse bad ones."""
+    if not text.strip():
+        return {}, f"{name} is empty: no state, so every stream starts from start_date"
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        msg = (
+            f"{name} is not valid JSON ({exc}). Fix it, or remove --state to start from start_date"
+        )
+        raise InvalidStateError(msg) from None
+    note = None
+    if isinstance(document, dict) and document.get("type") == "STATE" and "value" in document:
+        note = f"{name} is a Singer STATE message: resuming from the state it carries"
+        document, name = document["value"], f"the STATE message in {name}"
+    if document == {}:
+        return {}, f"{name} holds no bookmarks: every stream starts from start_date"
+    check_state(document, name)
+    return document, note
+
+
+def json_type(value: object) -> str:
+    """Name a decoded JSON value's type as JSON does."""
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
+
+
+def _shape_problem(document: object) -> str:
+    """Say how a decoded state differs from {"bookmarks": {...}}."""
+    if not isinstance(document, dict):
+        return f"it is a JSON {json_type(document)}"
+    if "bookmarks" not in document:
+        return "it has " + ", ".join(repr(key) for key in document) + " but no 'bookmarks'"
+    return f"its 'bookmarks' is a JSON {json_type(document['bookmarks'])}"
+
+
+def check_state(document: object, name: str) -> None:
+    """Refuse a state that is not {"bookmarks": {stream: {...}}} with valid timestamps."""
+    bookmarks = document.get("bookmarks") if isinstance(document, dict) else None
+    if not isinstance(bookmarks, dict):
+        msg = (
+            f"{name} must be a JSON object with a 'bookmarks' object, or a Singer STATE "
+            f"message; {_shape_problem(document)}"
+        )
+        raise InvalidStateError(msg)
+    for stream, entry in bookmarks.items():
+        if not isinstance(entry, dict):
+            msg = (
+                f"the bookmark of stream '{stream}' in {name} is a JSON {json_type(entry)}, "
+                f'not an object such as {{"replication_key_value": "{EXAMPLE}"}}'
+            )
+            raise InvalidStateError(msg)
+        if entry.get("replication_key_value") is not None:
+            what = f"the bookmark of stream '{stream}' in {name}"
+            try:
+                parse_instant(entry["replication_key_value"], what=what)
+            except BadBookmarkError as exc:
+                msg = f"{exc}; fix or remove it in the state to resume"
+                raise InvalidStateError(msg) from None

@@ -6,29 +6,35 @@ import gc
 import io
 import itertools
 import json
+import logging
+import signal
 import sys
-import threading
 import typing as t
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from functools import cached_property
 
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
+from singer_sdk.helpers.capabilities import BATCH_CONFIG, PluginCapabilities, TapCapabilities
 from typing_extensions import override
 
-from tap_analytics import inference, resources, settings
+from tap_analytics import inference, redact, resources, settings
 from tap_analytics.auth import ClientCredentialsAuth
-from tap_analytics.client import AnalyticsStream
 from tap_analytics.errors import InvalidStateError, SyncIncompleteError, SyncInterruptedError
 from tap_analytics.output import LockedWriter
+from tap_analytics.progress import Progress
 from tap_analytics.retry import RetryPolicy
+from tap_analytics.run import RunContext
+from tap_analytics.state import BadBookmarkError, later_than_now, parse_instant, read_state_file
+from tap_analytics.sync import AnalyticsStream
 from tap_analytics.throttle import Throttle
 
 if t.TYPE_CHECKING:
     from types import FrameType
 
+    import click
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
+    from singer_sdk.plugin_base import _ConfigInput
 
     from tap_analytics.resources import Resource
 
@@ -55,24 +61,61 @@ class TapAnalytics(Tap):
     ]  # no BATCH: batch files would bypass the bookmark and checkpoint path
 
     @override
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        self.stop_requested = threading.Event()
-        super().__init__(*args, **kwargs)
-
-    @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        # The SDK's own check reports errors without naming settings clearly and
-        # knows nothing of the `client` block or of resource declarations.
+        # The first hook that sees the settings: hide the secret before anything is printed.
+        redact.install()
+        redact.hide(self._config.get("client_secret"))
+        redact.hide(((self._config.get("client") or {}).get("auth") or {}).get("client_secret"))
+        # Adds to the SDK's check (which covers its built-in settings too): clear names,
+        # the `client` block, defaults and resource declarations.
         errors = settings.validate(self._config, self.config_jsonschema)
+        if raise_errors:  # a sync or --test: discovery, which the SDK validates loosely,
+            # serves the built-in resources offline and needs no credentials.
+            errors += settings.missing_for_sync(self._config)
         try:
-            self.resources  # noqa: B018 - declarations are checked here, before any request
+            super()._validate_config(raise_errors=True)
+        except ConfigValidationError as sdk:
+            errors += [
+                settings.worded_sdk_error(error)
+                for error in sdk.errors
+                if not settings.already_reported(error, errors)
+            ]
+        try:
+            errors += self._declaration_errors()
         except resources.DeclarationError as exc:
             errors.append(str(exc))
         if errors and raise_errors:
             summary = "Invalid settings: " + "; ".join(errors)
             raise ConfigValidationError(summary, errors=errors)
+        # Before any request (discovery may sample the API): a METRIC line per request and
+        # per stream is for machines, and drowns the progress lines a person reads.
+        if not self._config.get("log_metrics"):
+            self.metrics_logger.setLevel(logging.WARNING)
         for error in errors:
             self.logger.warning(error)
+        # The SDK reads batch_config whatever the capabilities say, so it is a known name too.
+        known = {*self.config_jsonschema["properties"], *BATCH_CONFIG["properties"]}
+        for warning in settings.unknown_settings(self._config, known):
+            self.logger.warning(warning)
+        if later_than_now(self._config.get("start_date")):
+            self.logger.warning(
+                "Setting 'start_date' is %s, later than now: streams without a bookmark read "
+                "nothing until records are updated after it",
+                self._config["start_date"],
+            )
+        return errors
+
+    def _declaration_errors(self) -> list[str]:
+        """Check the resource declarations, before any request."""
+        errors = []
+        for resource in self.resources:
+            initial_value = resource.incremental and resource.incremental.initial_value
+            if initial_value is not None:
+                what = f"The initial_value declared for resource '{resource.name}'"
+                try:
+                    parse_instant(initial_value, what=what)
+                except BadBookmarkError as exc:
+                    errors.append(str(exc))
         return errors
 
     @cached_property
@@ -86,12 +129,12 @@ class TapAnalytics(Tap):
         )
 
     @cached_property
-    def auth(self) -> ClientCredentialsAuth:
-        """The access token every stream of this run shares."""
-        return ClientCredentialsAuth(
-            token_url=self.config["token_url"],
-            client_id=self.config["client_id"],
-            client_secret=self.config["client_secret"],
+    def run(self) -> RunContext:
+        """What every stream of this run shares: one token, one throttle, one writer."""
+        auth = ClientCredentialsAuth(
+            token_url=self.config.get("token_url", ""),
+            client_id=self.config.get("client_id", ""),
+            client_secret=self.config.get("client_secret", ""),
             scope=self.config.get("scope"),
             timeout=float(self.config["request_timeout"]),
             retry=RetryPolicy(
@@ -99,11 +142,8 @@ class TapAnalytics(Tap):
                 backoff_factor=self.config["backoff_factor"],
             ),
         )
-
-    @cached_property
-    def throttle(self) -> Throttle:
-        """The rate-limit pause every stream of this run honours."""
-        return Throttle(concurrency=int(self.config["max_parallel_streams"]))
+        throttle = Throttle(concurrency=int(self.config["max_parallel_streams"]))
+        return RunContext(auth, throttle, self.writer)
 
     @property
     def writer(self) -> LockedWriter:
@@ -121,7 +161,7 @@ class TapAnalytics(Tap):
                 except Exception as exc:  # noqa: BLE001 - reported by resource name below
                     unsampled[resource.name] = exc
                     continue
-            streams.append(AnalyticsStream(self, resource, dict(schema)))
+            streams.append(AnalyticsStream(self, resource, dict(schema), self.run))
         if unsampled:
             names = ", ".join(f"'{name}'" for name in unsampled)
             causes = "; ".join(f"{name}: {exc}" for name, exc in unsampled.items())
@@ -134,7 +174,7 @@ class TapAnalytics(Tap):
 
     def _sampled_schema(self, resource: Resource) -> dict[str, t.Any]:
         """Infer a schema from the first pages of a resource that declares none."""
-        probe = AnalyticsStream(self, resource, {"type": "object", "properties": {}})
+        probe = AnalyticsStream(self, resource, {"type": "object", "properties": {}}, self.run)
         sample = list(itertools.islice(probe.get_records(None), SAMPLE_RECORDS))
         keys = [*resource.primary_key, *([probe.replication_key] if probe.replication_key else [])]
         schema = inference.infer_schema(sample, required=keys)
@@ -158,74 +198,113 @@ class TapAnalytics(Tap):
         problems = [problem for stream in selected if (problem := stream.check_state())]
         if problems:
             raise InvalidStateError("; ".join(problems))
+        self._warn_of_future_bookmarks(selected)
         failures: dict[str, BaseException] = {}
         workers = min(int(self.config["max_parallel_streams"]), max(len(selected), 1))
         pool = ThreadPoolExecutor(workers, thread_name_prefix="stream")
-        futures = {pool.submit(self._sync_stream, stream): stream.name for stream in selected}
+        progress = Progress()
+        futures = {
+            pool.submit(self._sync_stream, stream, progress): stream.name for stream in selected
+        }
         try:
             pending = set(futures)
             while pending:  # collect failures as they happen; the other streams go on
                 done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+                progress.tick()
                 for future in done:
                     if (failure := future.exception()) is not None:
                         failures[futures[future]] = failure
+            pool.shutdown(wait=True)
         except SyncInterruptedError:
-            self.stop_requested.set()
+            self.run.stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
             self._state_writer.write_state(self.state)
             self.writer.flush()
             raise
-        pool.shutdown(wait=True)
         self.writer.flush()
+        for stream in selected:
+            stream.log_sync_costs()
         if failures:
-            raise SyncIncompleteError(self._failure_summary(failures))
+            raise SyncIncompleteError(
+                self._failure_summary(failures, [stream.name for stream in selected])
+            )
 
-    def _sync_stream(self, stream: AnalyticsStream) -> None:
+    def _warn_of_future_bookmarks(self, streams: list[AnalyticsStream]) -> None:
+        """Warn of a bookmark later than now: its stream would read nothing, run after run."""
+        for stream in streams:
+            bookmark = stream.stream_state.get("replication_key_value")
+            if later_than_now(bookmark):
+                self.logger.warning(
+                    "The bookmark of stream '%s' is %s, later than now: the stream reads "
+                    "nothing until records are updated after it; fix or remove it in the state "
+                    "if that is not intended",
+                    stream.name,
+                    bookmark,
+                )
+
+    def _sync_stream(self, stream: AnalyticsStream, progress: Progress) -> None:
         """Sync one stream; its failure is reported at the end, not raised at once."""
-        if self.stop_requested.is_set():
+        # The SDK's loop also calls finalize_state_progress_markers here; the record loop
+        # finalizes its own state and writes the last STATE itself.
+        if self.run.stop.is_set():
             raise SyncInterruptedError(0)
-        stream.sync()
+        with progress.syncing(stream):
+            stream.sync()
 
     @staticmethod
-    def _failure_summary(failures: dict[str, BaseException]) -> str:
-        """One line naming every failed stream, its cause, and what to do."""
+    def _failure_summary(failures: dict[str, BaseException], streams: list[str]) -> str:
+        """One line naming every failed stream and its cause, the delivered ones, what to do."""
         streams_by_cause: dict[str, list[str]] = {}
         for name, failure in sorted(failures.items()):
-            streams_by_cause.setdefault(str(failure), []).append(name)
+            streams_by_cause.setdefault(str(failure).rstrip(". "), []).append(name)
         causes = "; ".join(
             f"{', '.join(names)}: {cause}" for cause, names in streams_by_cause.items()
         )
+        delivered = sorted(name for name in streams if name not in failures)
+        outcome = (
+            f"Delivered in full: {', '.join(delivered)}"
+            if delivered
+            else "No stream was delivered in full"
+        )
         return (
             f"{len(failures)} stream(s) incomplete ({', '.join(sorted(failures))}). {causes}. "
-            "The other streams were delivered; rerun with the last STATE to resume."
+            f"{outcome}; rerun with the last STATE to resume."
         )
 
     @classmethod
+    @override
+    def cb_config(
+        cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]
+    ) -> _ConfigInput:
+        # The SDK would end a missing, empty or non-object file in a traceback.
+        for path in value:
+            if path != "ENV" and (problem := settings.config_file_problem(path)):
+                cls.logger.error("Invalid config: %s", problem)
+                ctx.exit(1)
+        return super().cb_config(ctx, param, value)
+
+    @classmethod
     def _checked_state_file(cls, state_file: t.IO[str]) -> t.IO[str]:
-        """Refuse a state file that is not a JSON object, with one line, before any request."""
-        text = state_file.read()
-        name = getattr(state_file, "name", "state file")
+        """Refuse a state file that cannot be resumed from, with one line, before any request."""
+        name = getattr(state_file, "name", "the state file")
         try:
-            state = json.loads(text) if text.strip() else {}
-        except json.JSONDecodeError as exc:
-            cls.logger.error(  # noqa: TRY400 - one line, no traceback
-                "Invalid state: %s is not valid JSON (%s). Fix it, or remove --state to "
-                "start from start_date.",
-                name,
-                exc,
-            )
+            state, note = read_state_file(state_file.read(), name)
+        except InvalidStateError as exc:
+            cls.logger.error("Invalid state: %s", exc)  # noqa: TRY400 - one line, no traceback
             sys.exit(1)
-        if not isinstance(state, dict) or not isinstance(state.get("bookmarks", {}), dict):
-            cls.logger.error(
-                "Invalid state: %s must be a JSON object with a 'bookmarks' object.", name
-            )
-            sys.exit(1)
-        return io.StringIO(text)
+        if note:
+            cls.logger.info("%s", note)
+        return io.StringIO(json.dumps(state))
 
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        # A terminal and Meltano may both forward a signal: later ones must not cut the final
+        # STATE short, nor change the exit code, not even while the interpreter shuts down
+        # (which restores default handlers, but leaves ignored signals ignored).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         # The SDK exits 0 here, which makes an interrupted run look complete.
-        self.stop_requested.set()
+        self.run.stop.set()
         raise SyncInterruptedError(signum)
 
     @classmethod
@@ -240,21 +319,27 @@ class TapAnalytics(Tap):
             gc.freeze()
         except ConfigValidationError as exc:
             # The SDK would log each error, then a generic last line; one line says it all.
-            cls.logger.error("%s", exc)  # noqa: TRY400 - no traceback wanted
-            sys.exit(1)
+            cls._exit(1, "%s", exc)
         except InvalidStateError as exc:
-            cls.logger.error("Invalid state: %s", exc)  # noqa: TRY400 - no traceback wanted
-            sys.exit(1)
+            cls._exit(1, "Invalid state: %s", exc)
         except SyncIncompleteError as exc:
-            cls.logger.error("Sync incomplete: %s", exc)  # noqa: TRY400 - the line says it all
-            sys.exit(1)
+            cls._exit(1, "Sync incomplete: %s", exc)
         except SyncInterruptedError as exc:
-            cls.logger.error(  # noqa: TRY400
+            cls._exit(
+                128 + exc.signum,
                 "Sync interrupted by signal %d; the last STATE written marks what was "
                 "delivered: rerun with it to resume",
                 exc.signum,
             )
-            sys.exit(128 + exc.signum)
+
+    @classmethod
+    def _exit(cls, code: int, message: str, *args: object) -> t.NoReturn:
+        """Log the verdict as the last line on stderr, without a traceback, and exit."""
+        cls.logger.error(message, *args)
+        # A stopped stream's page fetcher (a daemon thread) may still finish a request:
+        # nothing it logs may follow the verdict.
+        logging.disable()
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,27 @@
-"""Run the tap in-process or as a subprocess and read back its Singer messages."""
+"""Run the tap in-process or as a subprocess, read back its messages, read the API directly."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import time
 import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
+
+import requests
+from requests.adapters import HTTPAdapter
 
 from tap_analytics.tap import TapAnalytics
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 CLIENT_ID = "sandbox-client"
 CLIENT_SECRET = "sandbox-secret"
@@ -20,8 +29,8 @@ TAP = str(Path(sys.executable).with_name("tap-analytics"))
 PARALLEL_STREAMS_VARIABLE = "TAP_ANALYTICS_TESTS_MAX_PARALLEL_STREAMS"
 
 
-# The seed rest_api configuration of issue 6, verbatim (placeholders for the secrets).
-SEED = {
+# A dlt rest_api configuration of one resource, as a user writes it (placeholders for the secrets).
+SEED: dict[str, t.Any] = {
     "client": {
         "base_url": "https://api.example.com",
         "auth": {
@@ -102,17 +111,24 @@ class Run:
 
     def bookmark(self, stream: str) -> str | None:
         """The final bookmark of a stream."""
-        return self.last_state.get("bookmarks", {}).get(stream, {}).get("replication_key_value")
+        value = self.last_state.get("bookmarks", {}).get(stream, {}).get("replication_key_value")
+        assert value is None or isinstance(value, str), value
+        return value
 
 
 def parse_lines(data: bytes) -> list[dict[str, t.Any]]:
-    """Parse Singer JSON lines; a partial last line (a killed run) is ignored."""
+    """Parse Singer JSON lines; only an unterminated last line (a killed run) may be partial."""
+    *complete, unterminated = data.split(b"\n")
     messages = []
-    for line in data.splitlines():
+    for number, line in enumerate(complete, start=1):
         try:
             messages.append(json.loads(line))
         except json.JSONDecodeError:
-            continue
+            msg = f"output line {number} is not a JSON message: {line[:300]!r}"
+            raise AssertionError(msg) from None
+    if unterminated:
+        with contextlib.suppress(json.JSONDecodeError):
+            messages.append(json.loads(unterminated))
     return messages
 
 
@@ -173,3 +189,55 @@ def catalog_selecting(config: dict[str, t.Any], streams: set[str]) -> dict[str, 
             if metadata["breadcrumb"] == []:
                 metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
     return catalog
+
+
+def api_pages(base_url: str, resource: str, limit: int = 100) -> Iterator[dict[str, t.Any]]:
+    """Every page of a resource, read with plain `requests`: an oracle that shares no tap code."""
+    with requests.Session() as session:
+        session.trust_env = False  # never through a proxy from the environment
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        }
+        token = session.post(f"{base_url}/oauth/v1/token", data=form, timeout=30)
+        token.raise_for_status()
+        session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        query: dict[str, t.Any] = {"limit": limit}
+        seen: set[str] = set()
+        while True:
+            reply = session.get(f"{base_url}/v1/{resource}", params=query, timeout=30)
+            reply.raise_for_status()
+            page: dict[str, t.Any] = reply.json()
+            yield page
+            after = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if after is None:
+                return
+            assert after not in seen, f"{resource}: the API repeated the cursor {after!r}"
+            seen.add(after)
+            query = {"limit": limit, "after": after}
+
+
+def api_ids(base_url: str, resource: str) -> list[str]:
+    """The ids of a resource in API order, read over HTTP (see api_pages)."""
+    return [record["id"] for page in api_pages(base_url, resource) for record in page["data"]]
+
+
+@contextlib.contextmanager
+def wiretap(listener: Callable[[requests.Response, float], None]) -> Iterator[None]:
+    """Show `listener` every HTTP response this process receives, before its caller sees it.
+
+    The listener also gets the time.monotonic() at which the request was sent.
+    """
+    send = HTTPAdapter.send
+
+    def tapped(
+        adapter: HTTPAdapter, request: requests.PreparedRequest, *args: t.Any, **kwargs: t.Any
+    ) -> requests.Response:
+        sent_at = time.monotonic()
+        response = send(adapter, request, *args, **kwargs)
+        listener(response, sent_at)
+        return response
+
+    with mock.patch.object(HTTPAdapter, "send", tapped):
+        yield

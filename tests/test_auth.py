@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing as t
+
 import pytest
 
 from tap_analytics.auth import ClientCredentialsAuth
@@ -12,11 +14,11 @@ from tapkit import CLIENT_SECRET, config_for, run_cli, run_tap
 TOKEN_PATH = "/oauth/v1/token"
 
 
-def token_requests(sandbox) -> list[dict]:
+def token_requests(sandbox) -> list[dict[str, t.Any]]:
     return [r for r in sandbox.request_log() if r["path"] == TOKEN_PATH]
 
 
-def data_requests(sandbox) -> list[dict]:
+def data_requests(sandbox) -> list[dict[str, t.Any]]:
     return [r for r in sandbox.request_log() if r["path"].startswith("/v1/")]
 
 

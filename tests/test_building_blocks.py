@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing as t
+
 import pytest
 import requests
 
@@ -15,14 +17,20 @@ from tapkit import SEED as SEED_CONFIG
 TAP_DEFAULTS = {"page_size": 100, "max_retries": 3, "backoff_factor": 2}
 
 
+class PageResponse(requests.Response):
+    """A response with its decoded body at hand."""
+
+    body: object = None
+
+
 def response(
-    status: int = 200, headers: dict | None = None, body: object = None
-) -> requests.Response:
-    reply = requests.Response()
+    status: int = 200, headers: dict[str, str] | None = None, body: object = None
+) -> PageResponse:
+    reply = PageResponse()
     reply.status_code = status
     reply.headers.update(headers or {})
     reply._content = b"{}"
-    reply.body = body  # type: ignore[attr-defined]
+    reply.body = body
     return reply
 
 
@@ -31,7 +39,7 @@ class FailureError(Exception):
         self.response = reply
 
 
-def waits(policy: RetryPolicy, failures: list[Exception]) -> list[float]:
+def waits(policy: RetryPolicy, failures: t.Sequence[Exception]) -> list[float]:
     generator = policy.wait_generator()
     generator.send(None)
     return [generator.send(failure) for failure in failures]
@@ -88,9 +96,12 @@ def test_starting_value_is_the_latest_candidate():
     )
 
 
-def paginator_over(bodies: list[object]) -> tuple[CursorPaginator, list[requests.Response]]:
+def paginator_over(bodies: t.Sequence[object]) -> tuple[CursorPaginator, list[PageResponse]]:
     replies = [response(body=body) for body in bodies]
-    return CursorPaginator(lambda reply: reply.body, "paging.next.after"), replies
+    paginator = CursorPaginator(
+        lambda reply: t.cast("PageResponse", reply).body, "paging.next.after"
+    )
+    return paginator, replies
 
 
 @pytest.mark.parametrize("last_page", [{}, {"paging": {}}, {"paging": {"next": None}}])

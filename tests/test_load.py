@@ -41,7 +41,7 @@ def test_every_record_arrives_under_steady_faults(sandbox_factory):
         elapsed = time.monotonic() - started
         assert result.returncode == 0, result.stderr[-2000:]
         seen: dict[str, set[str]] = collections.defaultdict(set)
-        records = collections.Counter()
+        records: collections.Counter[str] = collections.Counter()
         with out.open("rb") as lines:
             for line in lines:
                 if line.startswith(b'{"type":"RECORD"'):

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import typing as t
+
 import pytest
 
-from tapkit import config_for, run_tap
+from tapkit import api_ids, config_for, run_tap, wiretap
+
+if t.TYPE_CHECKING:
+    import requests
 
 STREAMS = ("customers", "sessions", "events", "campaigns")
+LAST_PAGE_SHAPES = {"paging absent", "paging {}", 'paging {"next": null}'}
 
 
 def test_every_record_exactly_once_in_api_order(sandbox):
     run = run_tap(config_for(sandbox.base_url, page_size=17))
     for stream in STREAMS:
         assert run.ids(stream) == [r["id"] for r in sandbox.records(stream)], stream
+        assert run.ids(stream) == api_ids(sandbox.base_url, stream), stream
 
 
 def test_limit_and_cursor_go_back_url_encoded(sandbox):
@@ -25,13 +32,35 @@ def test_limit_and_cursor_go_back_url_encoded(sandbox):
     assert all(r["status"] == 200 for r in requests)
 
 
+def last_page_shape(body: dict[str, t.Any]) -> str | None:
+    """Name the paging of a page without a next cursor; None for a page that has one."""
+    if "paging" not in body:
+        return "paging absent"
+    if body["paging"] == {}:
+        return "paging {}"
+    if body["paging"] == {"next": None}:
+        return 'paging {"next": null}'
+    assert body["paging"]["next"]["after"], body["paging"]
+    return None
+
+
 def test_all_three_last_page_shapes_end_the_list(sandbox):
-    # The sandbox rotates the last-page shape: absent, {} and {"next": null}.
-    for size in (7, 11, 13):
-        sandbox.clear_request_log()
-        run = run_tap(config_for(sandbox.base_url, page_size=size))
-        for stream in STREAMS:
-            assert len(run.records[stream]) == sandbox.counts()[stream]
+    served: list[str] = []
+
+    def note_last_page(response: requests.Response, _sent_at: float) -> None:
+        if response.request.path_url.startswith("/v1/"):
+            shape = last_page_shape(response.json())
+            if shape is not None:
+                served.append(shape)
+
+    with wiretap(note_last_page):
+        runs = [run_tap(config_for(sandbox.base_url, page_size=size)) for size in (7, 11, 13)]
+    assert set(served) == LAST_PAGE_SHAPES, "the tap was served every last-page shape"
+    assert len(served) == len(runs) * len(STREAMS), "one last page per stream and run"
+    for stream in STREAMS:
+        expected = api_ids(sandbox.base_url, stream)
+        for run in runs:
+            assert run.ids(stream) == expected, stream
 
 
 @pytest.mark.parametrize("empties", [1, 5])

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import threading
-import time
 import typing as t
 
 import pytest
 
+from tap_analytics.retry import MAX_RETRY_AFTER
+from tap_analytics.sync import STATE_EVERY
+from tapkit import CLIENT_SECRET, TAP, Run, config_for, parse_lines, run_cli, run_tap, wiretap
+
 if t.TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
-from tapkit import CLIENT_SECRET, TAP, Run, config_for, parse_lines, run_cli, run_tap
+    import requests
 
 STREAMS = ("customers", "sessions", "events", "campaigns")
 
@@ -24,10 +29,17 @@ def all_ids(sandbox, stream: str) -> list[str]:
 
 
 def test_a_failing_stream_does_not_stop_the_others(sandbox):
+    pages_before_failure, page_size = 3, 20
     sandbox.add_fault(
-        {"kind": "status", "status": 403, "path": "/v1/sessions", "skip": 3, "times": -1}
+        {
+            "kind": "status",
+            "status": 403,
+            "path": "/v1/sessions",
+            "skip": pages_before_failure,
+            "times": -1,
+        }
     )
-    run = run_cli(config_for(sandbox.base_url, page_size=20))
+    run = run_cli(config_for(sandbox.base_url, page_size=page_size))
     assert run.returncode == 1
     last = run.stderr.strip().splitlines()[-1]
     for part in ("sessions", "403", "forbidden", "rerun"):
@@ -37,7 +49,7 @@ def test_a_failing_stream_does_not_stop_the_others(sandbox):
         assert run.bookmark(stream) == sandbox.records(stream)[-1]["updated_at"]
     # The failed stream keeps its last checkpoint: the records it did write.
     written = run.records["sessions"]
-    assert len(written) == 60
+    assert len(written) == pages_before_failure * page_size
     assert run.bookmark("sessions") == written[-1]["updated_at"]
 
 
@@ -50,36 +62,92 @@ def test_every_failed_stream_is_named(sandbox):
     assert "2 stream(s) incomplete (campaigns, sessions)" in last
 
 
-def start_tap(config: dict, tmp: Path, state: dict | None = None) -> subprocess.Popen:
-    (tmp / "config.json").write_text(json.dumps(config))
-    argv = [TAP, "--config", str(tmp / "config.json")]
-    if state is not None:
-        (tmp / "state.json").write_text(json.dumps(state))
-        argv += ["--state", str(tmp / "state.json")]
-    with (tmp / "out").open("wb") as out, (tmp / "err").open("wb") as err:
-        return subprocess.Popen(argv, stdout=out, stderr=err)
+class TapProcess:
+    """The tap's command line in a subprocess, its output collected as it is written."""
+
+    def __init__(self, config: dict[str, t.Any], tmp: Path) -> None:
+        path = tmp / f"config-{id(self)}.json"
+        path.write_text(json.dumps(config))
+        self.process = subprocess.Popen(
+            [TAP, "--config", str(path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.stdout, self.stderr = bytearray(), bytearray()
+        self.changed = threading.Condition()
+        self.open_pipes = 2
+        self.readers = [
+            threading.Thread(target=self.collect, args=(pipe, buffer), daemon=True)
+            for pipe, buffer in (
+                (self.process.stdout, self.stdout),
+                (self.process.stderr, self.stderr),
+            )
+        ]
+        for reader in self.readers:
+            reader.start()
+
+    def collect(self, pipe: t.IO[bytes], buffer: bytearray) -> None:
+        """Append what the tap writes to `buffer` until it closes the pipe; wake the waiters."""
+        while chunk := os.read(pipe.fileno(), 65536):
+            with self.changed:
+                buffer.extend(chunk)
+                self.changed.notify_all()
+        with self.changed:
+            self.open_pipes -= 1
+            self.changed.notify_all()
+
+    def wait_until(self, condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+        """Block until `condition` holds for the output so far; fail if the tap ends first."""
+        with self.changed:
+            self.changed.wait_for(lambda: condition() or not self.open_pipes, timeout)
+            if not condition():
+                pytest.fail(f"the tap never {what}; stderr: {bytes(self.stderr)[-2000:]!r}")
+
+    def records_written(self) -> int:
+        """RECORD messages written so far."""
+        return self.stdout.count(b'"type":"RECORD"')
+
+    def finish(self, timeout: float) -> Run:
+        """Wait for the tap to exit and return its whole output."""
+        returncode = self.process.wait(timeout=timeout)
+        for reader in self.readers:
+            reader.join()
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()
+        return Run(parse_lines(bytes(self.stdout)), self.stderr.decode(), returncode)
 
 
-def wait_for_records(tmp: Path, at_least: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (tmp / "out").exists() and (tmp / "out").read_bytes().count(b'"RECORD"') >= at_least:
-            return
-        time.sleep(0.02)
-    pytest.fail("the tap wrote too few records")
+@pytest.fixture
+def start_tap(tmp_path: Path) -> Iterator[Callable[[dict[str, t.Any]], TapProcess]]:
+    """Start the tap in a subprocess; a tap still running when the test ends is killed."""
+    started: list[TapProcess] = []
+
+    def start(config: dict[str, t.Any]) -> TapProcess:
+        started.append(TapProcess(config, tmp_path))
+        return started[-1]
+
+    yield start
+    for tap in started:
+        if tap.process.poll() is None:
+            tap.process.kill()
+        tap.finish(timeout=60)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_interrupt_writes_the_last_safe_state_and_exits_non_zero(sandbox_factory, tmp_path, signum):
+def test_interrupt_writes_the_last_safe_state_and_exits_non_zero(
+    sandbox_factory, start_tap, signum
+):
     counts = {"customers": 3000, "sessions": 3000, "events": 3000, "campaigns": 3000}
     sandbox = sandbox_factory(counts=counts, latency_ms=5)
-    process = start_tap(config_for(sandbox.base_url, page_size=50), tmp_path)
-    wait_for_records(tmp_path, 1500)
-    process.send_signal(signum)
-    assert process.wait(timeout=30) == 128 + signum
-    run = Run(parse_lines((tmp_path / "out").read_bytes()))
+    tap = start_tap(config_for(sandbox.base_url, page_size=50))
+    tap.wait_until(lambda: tap.records_written() >= 1500, "wrote 1500 records")
+    tap.process.send_signal(signum)
+    run = tap.finish(timeout=60)
+    assert run.returncode == 128 + signum
     assert run.messages[-1]["type"] == "STATE"
-    assert "interrupted" in (tmp_path / "err").read_text().strip().splitlines()[-1]
+    assert "interrupted" in run.stderr.strip().splitlines()[-1]
     rerun = run_tap(config_for(sandbox.base_url, page_size=50), state=run.last_state)
     for stream in STREAMS:
         assert set(run.ids(stream)) | set(rerun.ids(stream)) == set(all_ids(sandbox, stream))
@@ -87,48 +155,44 @@ def test_interrupt_writes_the_last_safe_state_and_exits_non_zero(sandbox_factory
         assert len(set(run.ids(stream)) & set(rerun.ids(stream))) <= 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_after", [1, 700, 2600, 6100])
-def test_kill_9_then_rerun_delivers_everything_missing(sandbox_factory, tmp_path, kill_after):
+def test_kill_9_then_rerun_delivers_everything_missing(sandbox_factory, start_tap, kill_after):
     counts = {"customers": 2500, "sessions": 2000, "events": 2500, "campaigns": 500}
     sandbox = sandbox_factory(counts=counts, latency_ms=3)
-    process = start_tap(
-        config_for(sandbox.base_url, page_size=50, max_parallel_streams=2), tmp_path
-    )
-    wait_for_records(tmp_path, kill_after)
-    process.kill()
-    process.wait(timeout=10)
-    killed = Run(parse_lines((tmp_path / "out").read_bytes()))
+    tap = start_tap(config_for(sandbox.base_url, page_size=50, max_parallel_streams=2))
+    tap.wait_until(lambda: tap.records_written() >= kill_after, f"wrote {kill_after} records")
+    tap.process.kill()
+    killed = tap.finish(timeout=60)
     state = killed.states[-1] if killed.states else None
     rerun = run_tap(config_for(sandbox.base_url, page_size=50), state=state)
     worst = 0
     for stream in STREAMS:
         assert set(killed.ids(stream)) | set(rerun.ids(stream)) == set(all_ids(sandbox, stream))
         worst = max(worst, len(set(killed.ids(stream)) & set(rerun.ids(stream))))
-    assert worst <= 1000 + 50
+    assert worst <= STATE_EVERY + 50  # a checkpoint's worth, plus a page
     print(f"kill -9 after {kill_after} records: worst re-read {worst} records per stream")
 
 
 def test_records_updated_during_a_sync_are_delivered_never_skipped(sandbox_factory):
     sandbox = sandbox_factory(
-        counts={"customers": 1000, "sessions": 5, "events": 5, "campaigns": 5}, latency_ms=5
+        counts={"customers": 1000, "sessions": 5, "events": 5, "campaigns": 5}
     )
     records = sandbox.records("customers")
     early = [records[i]["id"] for i in (10, 20, 30)]
+    pages_seen = 0
 
-    # Once the tap is past them, move them to the end: they must come again.
-    def update_midway() -> None:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            seen = [r for r in sandbox.request_log() if r["path"] == "/v1/customers"]
-            if len(seen) >= 5:
+    # Once the tap has read past them, move them to the end: they must come again.
+    def update_after_the_fifth_page(response: requests.Response, _sent_at: float) -> None:
+        nonlocal pages_seen
+        if response.request.path_url.startswith("/v1/customers"):
+            pages_seen += 1
+            if pages_seen == 5:
                 sandbox.update_records("customers", ids=early)
-                return
-            time.sleep(0.005)
 
-    updater = threading.Thread(target=update_midway)
-    updater.start()
-    run = run_tap(config_for(sandbox.base_url, page_size=20))
-    updater.join()
+    with wiretap(update_after_the_fifth_page):
+        run = run_tap(config_for(sandbox.base_url, page_size=20))
+    assert pages_seen > 5
     ids = run.ids("customers")
     assert set(ids) == set(all_ids(sandbox, "customers"))
     for moved in early:
@@ -199,17 +263,18 @@ def test_no_secret_or_token_in_any_output_at_debug_level(sandbox, fault):
         assert token not in output
 
 
-def test_interrupt_is_prompt_during_a_long_backoff(sandbox, tmp_path):
-    sandbox.add_fault({"kind": "status", "status": 429, "retry_after": 60, "path": "/v1/events"})
-    process = start_tap(config_for(sandbox.base_url, page_size=50), tmp_path)
-    deadline = time.monotonic() + 20
-    while not any(r["status"] == 429 for r in sandbox.request_log()):
-        assert time.monotonic() < deadline, "the 429 never came"
-        time.sleep(0.02)
-    time.sleep(0.5)
-    stopped = time.monotonic()
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=30) == 128 + signal.SIGTERM
-    assert time.monotonic() - stopped < 5, "a 60 s Retry-After must not delay a SIGTERM"
-    run = Run(parse_lines((tmp_path / "out").read_bytes()))
+@pytest.mark.slow
+def test_interrupt_is_prompt_during_a_long_backoff(sandbox, start_tap):
+    retry_after = int(MAX_RETRY_AFTER)
+    sandbox.add_fault(
+        {"kind": "status", "status": 429, "retry_after": retry_after, "path": "/v1/events"}
+    )
+    tap = start_tap(config_for(sandbox.base_url, page_size=50))
+    tap.wait_until(lambda: b"Retry 1 of" in tap.stderr, "began to wait out the Retry-After")
+    tap.process.send_signal(signal.SIGTERM)
+    # Half the Retry-After: a tap that waits it out fails here, a slow machine does not.
+    run = tap.finish(timeout=retry_after / 2)
+    assert run.returncode == 128 + signal.SIGTERM
     assert run.messages[-1]["type"] == "STATE"
+    events = [r["status"] for r in sandbox.request_log() if r["path"] == "/v1/events"]
+    assert events == [429], "stopped without sending the retry"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+import typing as t
 
 import pytest
 
 from tapkit import config_for, run_cli, run_tap
 
 
-def data_requests(sandbox, path: str) -> list[dict]:
+def data_requests(sandbox, path: str) -> list[dict[str, t.Any]]:
     return [r for r in sandbox.request_log() if r["path"] == path]
 
 

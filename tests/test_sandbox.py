@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -16,9 +18,11 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from tap_analytics.sandbox import SandboxServer
+from tap_analytics.sandbox import SandboxServer, control, faults
+from tap_analytics.sandbox.app import SandboxApp
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
 CLIENT = ("sandbox-client", "sandbox-secret")
@@ -75,8 +79,9 @@ class Client:
 
     def __init__(self, server: SandboxServer) -> None:
         self.base_url = server.base_url
+        self.token = get_token(self.base_url)
         self.session = requests.Session()
-        self.session.headers["Authorization"] = "Bearer " + get_token(self.base_url)
+        self.session.headers["Authorization"] = "Bearer " + self.token
 
     def get(self, path: str, **params: Any) -> requests.Response:
         return self.session.get(self.base_url + path, params=params, timeout=30)
@@ -96,6 +101,45 @@ class Client:
 
     def all_records(self, resource: str, **params: Any) -> list[dict[str, Any]]:
         return [record for page in self.all_pages(resource, **params) for record in page["data"]]
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 30) -> None:
+    """Poll `condition` until it is true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what} after {timeout} s")
+        time.sleep(0.02)
+
+
+def pending(server: SandboxServer, path: str) -> list[dict[str, Any]]:
+    """Return the logged requests to `path` that have no answer yet."""
+    return [e for e in server.request_log() if e["path"] == path and e["status"] is None]
+
+
+class InBackground:
+    """Call a function in a daemon thread; result() joins it and returns or raises."""
+
+    def __init__(self, function: Callable[..., Any], *args: Any) -> None:
+        self.outcome: list[Any] = []
+        self.thread = threading.Thread(target=self.run, args=(function, *args), daemon=True)
+        self.thread.start()
+
+    def run(self, function: Callable[..., Any], *args: Any) -> None:
+        try:
+            self.outcome.append(function(*args))
+        except Exception as error:  # noqa: BLE001 (handed to result())
+            self.outcome.append(error)
+
+    def is_alive(self) -> bool:
+        return self.thread.is_alive()
+
+    def result(self) -> Any:
+        self.thread.join()
+        [outcome] = self.outcome
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
 
 def next_cursor(page: dict[str, Any]) -> str | None:
@@ -187,11 +231,12 @@ def test_bad_grant_gets_400(api, grant, error):
 
 def test_tokens_expire_on_the_server():
     with SandboxServer(counts={"customers": 5}, token_ttl=1) as server:
+        issued_after = time.monotonic()
         client = Client(server)
         assert client.get("/v1/customers").status_code == 200
-        time.sleep(1.2)
+        wait_for(lambda: client.get("/v1/customers").status_code == 401, "the token to expire")
+        assert time.monotonic() - issued_after >= 1
         response = client.get("/v1/customers")
-        assert response.status_code == 401
         assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
         assert response.json()["error"]["code"] == "invalid_token"
 
@@ -556,21 +601,20 @@ def test_drop_closes_without_a_response(api, client):
     assert [entry["status"] for entry in data_requests] == [None, 200]
 
 
-def test_slow_answers_late_without_blocking_other_connections(api, client):
+def test_slow_answers_late(api, client):
     api.add_fault({"kind": "slow", "delay": 1.0, "path": "/v1/sessions"})
     started = time.monotonic()
-    slow: list[float] = []
-    thread = threading.Thread(
-        target=lambda: slow.append(client.get("/v1/sessions").status_code),
-    )
-    thread.start()
-    time.sleep(0.1)
-    other = Client(api)
-    assert other.get("/v1/customers").status_code == 200
-    assert time.monotonic() - started < 0.8
-    thread.join()
-    assert slow == [200]
+    assert client.get("/v1/sessions").status_code == 200
     assert time.monotonic() - started >= 1.0
+
+
+def test_a_waiting_answer_does_not_block_other_connections(sandbox):
+    sandbox.add_fault({"kind": "slow", "delay": 600, "path": "/v1/sessions"})
+    waiting = InBackground(Client(sandbox).get, "/v1/sessions")
+    wait_for(lambda: pending(sandbox, "/v1/sessions"), "the slow request to arrive")
+    assert Client(sandbox).get("/v1/customers").status_code == 200
+    assert pending(sandbox, "/v1/sessions")
+    assert waiting.is_alive()
 
 
 def test_latency_delays_data_requests_but_not_others():
@@ -579,17 +623,18 @@ def test_latency_delays_data_requests_but_not_others():
         started = time.monotonic()
         assert client.get("/v1/customers").status_code == 200
         assert time.monotonic() - started >= 0.3
-        other = Client(server)
-        thread = threading.Thread(target=client.get, args=("/v1/customers",))
-        started = time.monotonic()
-        thread.start()
-        other.get("/v1/customers")
-        thread.join()
-        assert time.monotonic() - started < 0.55
+        server.set_latency(2000)
+        first = InBackground(client.get, "/v1/customers")
+        second = InBackground(Client(server).get, "/v1/customers")
+        wait_for(lambda: len(pending(server, "/v1/customers")) == 2, "two delayed requests")
+        assert first.result().status_code == second.result().status_code == 200
+        server.set_latency(600_000)
+        late = Client(server)  # the token endpoint is not delayed
+        assert requests.get(server.base_url + "/_sandbox/counts", timeout=10).status_code == 200
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            late.session.get(server.base_url + "/v1/customers", timeout=1)
         server.set_latency(0)
-        started = time.monotonic()
-        client.get("/v1/customers")
-        assert time.monotonic() - started < 0.25
+        assert late.get("/v1/customers").status_code == 200
 
 
 def test_revoke_fault_answers_401(api, client):
@@ -695,15 +740,16 @@ def test_every_response_carries_rate_limit_headers(api, client):
 
 
 def test_rate_limit_answers_429_with_retry_after():
-    with SandboxServer(counts={"customers": 5}, rate_limit=3, rate_window=1.0) as server:
+    with SandboxServer(counts={"customers": 5}, rate_limit=3, rate_window=2.0) as server:
+        window_opened_after = time.monotonic()
         client = Client(server)  # the token request counts too
         responses = [client.get("/v1/customers") for _ in range(3)]
         assert [r.status_code for r in responses] == [200, 200, 429]
         assert [r.headers["X-RateLimit-Remaining"] for r in responses] == ["1", "0", "0"]
-        assert responses[-1].headers["Retry-After"] == "1"
+        assert 1 <= int(responses[-1].headers["Retry-After"]) <= 2
         assert responses[-1].json()["error"]["code"] == "rate_limited"
-        time.sleep(1.1)
-        assert client.get("/v1/customers").status_code == 200
+        wait_for(lambda: client.get("/v1/customers").status_code == 200, "the next window")
+        assert time.monotonic() - window_opened_after >= 2.0
         config = post(
             server.base_url + "/_sandbox/config", json={"rate_limit": 1000}, timeout=10
         ).json()
@@ -711,7 +757,7 @@ def test_rate_limit_answers_429_with_retry_after():
 
 
 def test_request_log(api, client):
-    token = client.session.headers["Authorization"].split()[1]
+    token = client.token
     client.get("/v1/events", limit=5, updated_since="2024-02-01T00:00:00+00:00", x="1")
     post(api.base_url + TOKEN_PATH, data={"grant_type": "client_credentials"}, auth=CLIENT)
     log = requests.get(api.base_url + "/_sandbox/requests", timeout=10).json()["requests"]
@@ -775,23 +821,267 @@ def test_concurrent_clients_page_through_everything(api):
     assert results == api.counts()
 
 
+# --- switches: one token per client, careless error answers, field overrides, hang -------------
+
+
+def config(server: SandboxServer, **settings: Any) -> dict[str, Any]:
+    """POST /_sandbox/config and return every setting."""
+    response = post(server.base_url + "/_sandbox/config", json=settings)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_tokens_stay_valid_when_others_are_issued_by_default(sandbox):
+    older, newer = Client(sandbox), Client(sandbox)
+    assert older.get("/v1/customers", limit=1).status_code == 200
+    assert newer.get("/v1/customers", limit=1).status_code == 200
+
+
+def test_one_token_per_client_revokes_the_earlier_tokens(sandbox_factory):
+    server = sandbox_factory(one_token_per_client=True)
+    older = Client(server)
+    assert older.get("/v1/customers", limit=1).status_code == 200
+    newer = Client(server)
+    assert older.get("/v1/customers", limit=1).status_code == 401
+    assert newer.get("/v1/customers", limit=1).status_code == 200
+
+
+def test_one_token_per_client_over_http(sandbox):
+    assert config(sandbox)["one_token_per_client"] is False
+    assert config(sandbox, one_token_per_client=True)["one_token_per_client"] is True
+    older = Client(sandbox)
+    Client(sandbox)
+    assert older.get("/v1/customers", limit=1).status_code == 401
+    config(sandbox, one_token_per_client=False)
+    newest = Client(sandbox)
+    Client(sandbox)
+    assert newest.get("/v1/customers", limit=1).status_code == 200
+    assert post(sandbox.base_url + "/_sandbox/config", json={"one_token_per_client": "yes"}
+                ).status_code == 400  # fmt: skip
+
+
+SECRET_SEEN = "wrong-secret-0042"
+
+
+def bad_token_requests(base_url: str) -> list[requests.Response]:
+    """Token requests that fail: a wrong secret in the form, then in HTTP Basic."""
+    form = {"grant_type": "client_credentials", "client_id": CLIENT[0]}
+    return [
+        post(base_url + TOKEN_PATH, data={**form, "client_secret": SECRET_SEEN}),
+        post(base_url + TOKEN_PATH, data=form, auth=(CLIENT[0], SECRET_SEEN)),
+    ]
+
+
+def test_error_answers_do_not_quote_credentials_by_default(sandbox):
+    for response in bad_token_requests(sandbox.base_url):
+        assert response.status_code == 401
+        assert SECRET_SEEN not in response.text
+    bad = requests.get(
+        sandbox.base_url + "/v1/customers", headers={"Authorization": "Bearer tok-77"}, timeout=10
+    )
+    assert bad.status_code == 401
+    assert "tok-77" not in bad.text
+
+
+def test_echo_credentials_quotes_the_submitted_form_in_token_errors(sandbox_factory):
+    server = sandbox_factory(echo_credentials=True)
+    for response in bad_token_requests(server.base_url):
+        assert response.status_code == 401
+        body = response.json()
+        assert body["error"] == "invalid_client"
+        assert f"client_secret={SECRET_SEEN}" in body["error_description"]
+        assert f"client_id={CLIENT[0]}" in body["error_description"]
+    server.add_fault({"kind": "status", "status": 400, "path": TOKEN_PATH})
+    form = {"grant_type": "client_credentials", "client_id": "me", "client_secret": "s3cr3t"}
+    refused = post(server.base_url + TOKEN_PATH, data=form).json()
+    assert "client_secret=s3cr3t" in refused["error_description"]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [None, {"kind": "status", "status": 503}, {"kind": "status", "status": 429},
+     {"kind": "status", "status": 404}],
+)  # fmt: skip
+def test_echo_credentials_quotes_the_authorization_header_in_data_errors(sandbox, fault):
+    config(sandbox, echo_credentials=True)
+    client = Client(sandbox)
+    if fault is None:
+        sandbox.revoke_tokens()
+    else:
+        sandbox.add_fault(fault)
+    response = client.get("/v1/customers")
+    assert response.status_code >= 400
+    header = f"Bearer {client.token}"
+    assert header in response.json()["error"]["message"]
+    config(sandbox, echo_credentials=False)
+    careful = Client(sandbox)
+    not_found = careful.get("/v1/nothing")
+    assert not_found.status_code == 404
+    assert careful.token not in not_found.text
+
+
+def test_echo_credentials_leaves_successful_answers_alone(sandbox):
+    config(sandbox, echo_credentials=True)
+    client = Client(sandbox)
+    page = client.get("/v1/customers", limit=5)
+    assert page.status_code == 200
+    assert client.token not in page.text
+
+
+def test_field_override_serves_the_field_on_records_changed_after_it(sandbox):
+    before = Client(sandbox).all_records("customers")
+    assert all("loyalty_tier" not in record for record in before)
+    override = {"resource": "customers", "name": "loyalty_tier", "value": {"tier": "gold"}}
+    [described] = config(sandbox, field_overrides=[override])["field_overrides"]
+    since = instant(described["since"])
+    assert Client(sandbox).all_records("customers") == before
+    updated = post(
+        sandbox.base_url + "/_sandbox/update", json={"resource": "customers", "count": 3}
+    ).json()["updated"]
+    changed = {record["id"] for record in updated}
+    assert all(instant(record["updated_at"]) >= since for record in updated)
+    served = Client(sandbox).all_records("customers")
+    carrying = {record["id"] for record in served if "loyalty_tier" in record}
+    assert carrying == changed
+    assert all(r["loyalty_tier"] == {"tier": "gold"} for r in served if r["id"] in changed)
+    controlled = requests.get(sandbox.base_url + "/_sandbox/records/customers", timeout=10)
+    assert controlled.json()["data"] == served
+    assert served[-3:] == updated
+
+
+def test_field_override_changes_the_type_of_a_known_field_from_a_moment_on(sandbox_factory):
+    plain = sandbox_factory().records("customers")
+    since = plain[len(plain) // 2]["updated_at"]
+    override = {"resource": "customers", "name": "total_events", "value": "many", "since": since}
+    server = sandbox_factory(field_overrides=[override])
+    served = Client(server).all_records("customers")
+    assert [r["id"] for r in served] == [r["id"] for r in plain]
+    for original, record in zip(plain, served, strict=True):
+        reached = instant(original["updated_at"]) >= instant(since)
+        assert record["total_events"] == ("many" if reached else original["total_events"])
+    assert any(record["total_events"] != "many" for record in served)
+    assert Client(server).all_records("sessions") == server.records("sessions")
+
+
+@pytest.mark.parametrize(
+    "override",
+    [{"resource": "users", "name": "x", "value": 1}, {"resource": "customers", "name": "x"},
+     {"resource": "customers", "name": "id", "value": 1},
+     {"resource": "customers", "name": "x", "value": 1, "since": "yesterday"},
+     {"resource": "customers", "name": "x", "value": 1, "extra": 1}, "customers.x=1"],
+)  # fmt: skip
+def test_invalid_field_overrides_get_400_and_change_nothing(sandbox, override):
+    response = post(sandbox.base_url + "/_sandbox/config", json={"field_overrides": [override]})
+    assert response.status_code == 400
+    assert config(sandbox)["field_overrides"] == []
+
+
+def test_hang_accepts_a_request_and_never_answers():
+    server = SandboxServer(counts={"customers": 5}).start()
+    try:
+        assert post(server.base_url + "/_sandbox/faults", json={"kind": "hang"}).status_code == 200
+        hanging = InBackground(Client(server).get, "/v1/customers")
+        wait_for(lambda: pending(server, "/v1/customers"), "the request to arrive")
+        assert Client(server).get("/v1/customers").status_code == 200
+        assert pending(server, "/v1/customers")
+        assert hanging.is_alive()
+        serving = server.thread
+        assert serving is not None
+    finally:
+        server.stop()
+    assert not serving.is_alive()
+    with pytest.raises(requests.ConnectionError):
+        hanging.result()
+
+
+# --- data directory ---------------------------------------------------------------------------
+
+
+def update(server: SandboxServer, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """POST /_sandbox/update and return the updated records."""
+    response = post(server.base_url + "/_sandbox/update", json=body)
+    assert response.status_code == 200, response.text
+    return list(response.json()["updated"])
+
+
+def served_records(server: SandboxServer) -> dict[str, list[dict[str, Any]]]:
+    """Every record of every resource, read over HTTP."""
+    client = Client(server)
+    return {resource: client.all_records(resource) for resource in RESOURCES}
+
+
+def test_data_dir_keeps_updates_across_restarts(tmp_path):
+    counts = {"customers": 40, "sessions": 30, "events": 30, "campaigns": 10, "resource": 20}
+    with SandboxServer(counts=counts, seed=5) as plain:
+        generated = served_records(plain)
+    with SandboxServer(counts=counts, seed=5, data_dir=tmp_path) as first:
+        update(first, {"resource": "customers", "count": 3})
+        update(first, {"resource": "events", "ids": [generated["events"][0]["id"]]})
+        after_first = served_records(first)
+    assert after_first != generated
+    with SandboxServer(counts=counts, seed=5, data_dir=tmp_path) as second:
+        assert served_records(second) == after_first
+        updated_again = update(second, {"resource": "customers", "count": 3})
+        after_second = served_records(second)
+    assert after_second["customers"][-3:] == updated_again
+    with SandboxServer(counts=counts, seed=5, data_dir=tmp_path) as third:
+        assert served_records(third) == after_second
+
+
+def test_data_dir_of_other_data_is_refused(tmp_path):
+    SandboxServer(counts={"customers": 5}, seed=1, data_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"made with seed 1 \(not 2\):"):
+        SandboxServer(counts={"customers": 5}, seed=2, data_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"made with counts \{\"customers\": 5, .*\(not .*6"):
+        SandboxServer(counts={"customers": 6}, seed=1, data_dir=tmp_path)
+
+
+def test_data_dir_survives_a_half_written_update(tmp_path):
+    with SandboxServer(counts={"customers": 20}, data_dir=tmp_path) as first:
+        update(first, {"resource": "customers", "count": 2})
+        kept = first.records("customers")
+    journal = next(path for path in tmp_path.iterdir() if path.suffix == ".jsonl")
+    with journal.open("a") as half_written:
+        half_written.write('{"resource": "customers", "rec')
+    with SandboxServer(counts={"customers": 20}, data_dir=tmp_path) as second:
+        assert Client(second).all_records("customers") == kept
+        update(second, {"resource": "customers", "count": 1})
+        kept = second.records("customers")
+    with SandboxServer(counts={"customers": 20}, data_dir=tmp_path) as third:
+        assert third.records("customers") == kept
+
+
 # --- command line ---------------------------------------------------------------------------
 
 
-def start_cli(*arguments: str) -> subprocess.Popen[str]:
+@contextlib.contextmanager
+def sandbox_cli(*arguments: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Run `tap-analytics-sandbox` on a free port; yield it and the base URL it announces."""
     command = [sys.executable, "-m", "tap_analytics.sandbox", "--port", "0", *arguments]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            assert line.startswith("sandbox listening on http://127.0.0.1:"), line
+            yield process, line.split()[-1]
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
+def stop(process: subprocess.Popen[str], signum: int = signal.SIGTERM) -> None:
+    """Signal a sandbox process; it must exit 0 without another word."""
+    process.send_signal(signum)
+    assert process.wait(timeout=30) == 0
+    assert process.stdout is not None
+    assert process.stdout.read() == ""
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_cli_announces_serves_and_stops_on_signal(tmp_path: Path, signum):
     port_file = tmp_path / "url"
-    process = start_cli("--records", "30", "--customers", "12", "--port-file", str(port_file))
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("sandbox listening on http://127.0.0.1:")
-        base_url = line.split()[-1]
+    arguments = ("--records", "30", "--customers", "12", "--port-file", str(port_file))
+    with sandbox_cli(*arguments) as (process, base_url):
         assert port_file.read_text().strip() == base_url
         counts = requests.get(base_url + "/_sandbox/counts", timeout=10).json()
         assert counts == {"customers": 12, "sessions": 30, "events": 30, "campaigns": 30,
@@ -801,27 +1091,87 @@ def test_cli_announces_serves_and_stops_on_signal(tmp_path: Path, signum):
             base_url + "/v1/customers", headers={"Authorization": f"Bearer {token}"}, timeout=10
         )
         assert len(response.json()["data"]) == 12
-        process.send_signal(signum)
-        assert process.wait(timeout=10) == 0
-        assert process.stdout.read() == ""
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop(process, signum)
 
 
 def test_cli_credentials_and_ttl():
-    process = start_cli("--records", "3", "--client-id", "me", "--client-secret", "pw",
-                        "--token-ttl", "5")  # fmt: skip
-    try:
-        assert process.stdout is not None
-        base_url = process.stdout.readline().split()[-1]
+    arguments = ("--records", "3", "--client-id", "me", "--client-secret", "pw", "--token-ttl", "5")
+    with sandbox_cli(*arguments) as (process, base_url):
         token = post(
             base_url + TOKEN_PATH, data={"grant_type": "client_credentials"}, auth=("me", "pw")
         )
         assert token.json()["expires_in"] == 5
         wrong = post(base_url + TOKEN_PATH, data={"grant_type": "client_credentials"}, auth=CLIENT)
         assert wrong.status_code == 401
-    finally:
-        process.terminate()
-        assert process.wait(timeout=10) == 0
+        stop(process)
+
+
+def test_cli_data_dir_keeps_updates_across_restarts(tmp_path):
+    arguments = ("--records", "25", "--seed", "9", "--data-dir", str(tmp_path / "data"))
+    with sandbox_cli(*arguments) as (process, base_url):
+        updated = post(base_url + "/_sandbox/update", json={"resource": "sessions", "count": 4})
+        assert updated.status_code == 200
+        kept = requests.get(base_url + "/_sandbox/records/sessions", timeout=10).json()
+        stop(process)
+    assert kept["data"][-4:] == updated.json()["updated"]
+    with sandbox_cli(*arguments) as (process, base_url):
+        assert requests.get(base_url + "/_sandbox/records/sessions", timeout=10).json() == kept
+        stop(process)
+    other_seed = [*arguments[:3], "10", *arguments[4:]]
+    refused = subprocess.run(
+        [sys.executable, "-m", "tap_analytics.sandbox", *other_seed],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "made with seed 9 (not 10)" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_cli_switches():
+    override = {"resource": "events", "name": "source", "value": "cli"}
+    arguments = ("--one-token-per-client", "--echo-credentials", "--field-override",
+                 json.dumps(override))  # fmt: skip
+    with sandbox_cli("--records", "5", *arguments) as (process, base_url):
+        settings = requests.get(base_url + "/_sandbox/config", timeout=10).json()
+        assert settings["one_token_per_client"] is True
+        assert settings["echo_credentials"] is True
+        [served_override] = settings["field_overrides"]
+        assert {key: served_override[key] for key in override} == override
+        older = get_token(base_url)
+        get_token(base_url)
+        refused = requests.get(
+            base_url + "/v1/events", headers={"Authorization": f"Bearer {older}"}, timeout=10
+        )
+        assert refused.status_code == 401
+        assert older in refused.json()["error"]["message"]
+        stop(process)
+
+
+def test_cli_stops_while_a_request_hangs():
+    with sandbox_cli("--records", "5") as (process, base_url):
+        assert post(base_url + "/_sandbox/faults", json={"kind": "hang"}).status_code == 200
+        hanging = InBackground(lambda: requests.get(base_url + "/v1/customers", timeout=600))
+
+        def arrived() -> bool:
+            log = requests.get(base_url + "/_sandbox/requests", timeout=10).json()["requests"]
+            return any(entry["path"] == "/v1/customers" for entry in log)
+
+        wait_for(arrived, "the request to arrive")
+        assert hanging.is_alive()
+        stop(process)
+    with pytest.raises(requests.ConnectionError):
+        hanging.result()
+
+
+def test_help_documents_every_control_endpoint_fault_and_setting():
+    command = [sys.executable, "-m", "tap_analytics.sandbox", "--help"]
+    text = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    assert len(text.splitlines()) <= 60, "one screen"
+    for method, path in control.ROUTES:
+        assert re.search(rf"^\s*{method}\s+{re.escape(path)}\s", text, re.MULTILINE), path
+    assert control.RECORDS_PREFIX in text
+    words = set(re.findall(r"[\w-]+", text))
+    for name in [*faults.KINDS, *faults.FAULT_KEYS, *SandboxApp().settings(), *RESOURCES]:
+        assert name in words, name
+    for flag in ("--data-dir", "--one-token-per-client", "--echo-credentials", "--field-override"):
+        assert flag in words, flag

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tap_analytics.sandbox.generate import RESOURCES
 from tap_analytics.sandbox.server import SandboxServer
@@ -16,25 +17,77 @@ if TYPE_CHECKING:
     from types import FrameType
 
 
-def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
-    """Parse the command line."""
+CONTROL_HELP = """\
+control endpoints (JSON bodies; the base URL is printed at start):
+  GET    /_sandbox/counts            records per resource
+  GET    /_sandbox/records/RESOURCE  every record as served, in API order
+  POST   /_sandbox/update            {"resource": R, "count": N} or {"resource": R, "ids": [..]}:
+                                     give records a new updated_at (the latest) and a new value
+  POST   /_sandbox/revoke            revoke every access token issued so far
+  GET    /_sandbox/requests          the log of token and data requests
+  DELETE /_sandbox/requests          clear that log
+  GET    /_sandbox/config            the run-time settings:
+  POST   /_sandbox/config            change some: latency_ms, token_ttl, rate_limit, rate_window,
+                                     one_token_per_client, echo_credentials, field_overrides
+  GET    /_sandbox/faults            the fault rules with their matched/fired counters
+  POST   /_sandbox/faults            add a rule {"kind": K, ...} or rules {"faults": [...]}
+  DELETE /_sandbox/faults            remove every rule
+fault rules fire in the order added; keys: kind, path (default: every /v1/ path),
+  times (1; -1 = always), skip (0 first matches), every (0; N = every Nth match),
+  status (503), retry_after (seconds), delay (2.0), field ("id")
+  on arrival: status, drop (close the connection), slow (wait `delay` s), revoke (revoke the
+    tokens, then answer), html (200 HTML), garbage (200 broken JSON), hang (never answer)
+  on a good answer: empty (no records, same position), no_data, data_not_list,
+    missing_field (remove `field` from the first record), repeat_cursor, truncated
+field_overrides: [{"resource": R, "name": F, "value": V, "since": RFC 3339 (default now)}]
+  serves F = V on records with updated_at >= since; /_sandbox/update moves records past it
+resources: customers, sessions, events, campaigns, and `resource` (customer-shaped records
+  for declared resources)
+"""
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """Parse a JSON object given on the command line."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        msg = f"not JSON: {error}"
+        raise argparse.ArgumentTypeError(msg) from error
+    if not isinstance(value, dict):
+        msg = f"not a JSON object: {text}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command line parser; its epilog documents the control endpoints."""
     parser = argparse.ArgumentParser(
-        prog="tap-analytics-sandbox", description="Serve the sandbox Analytics API v1."
+        prog="tap-analytics-sandbox",
+        usage="%(prog)s [options]",
+        description="Serve the sandbox Analytics API v1 until SIGTERM or SIGINT.",
+        epilog=CONTROL_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--records", type=int, help="records of every resource")
+    add = parser.add_argument
+    add("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    add("--port", type=int, default=0, help="0 (the default) picks a free port")
+    add("--port-file", type=Path, metavar="FILE", help="write the base URL to FILE")
+    add("--records", type=int, metavar="N", help="records of every resource")
     for resource in RESOURCES:
-        parser.add_argument(f"--{resource}", type=int, help=f"records of {resource}")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--client-id", default="sandbox-client")
-    parser.add_argument("--client-secret", default="sandbox-secret")
-    parser.add_argument("--token-ttl", type=int, default=3600, help="expires_in seconds")
-    parser.add_argument("--latency-ms", type=float, default=0)
-    parser.add_argument("--rate-limit", type=int, default=1_000_000, help="requests per window")
-    parser.add_argument("--rate-window", type=float, default=60.0, help="window seconds")
-    parser.add_argument("--port-file", type=Path, help="write the base URL to this file")
-    return parser.parse_args(argv)
+        add(f"--{resource}", type=int, metavar="N", help=f"records of {resource}")
+    add("--seed", type=int, default=1, help="same seed, same records")
+    add("--data-dir", type=Path, metavar="DIR", help="keep records and updates across restarts")
+    add("--client-id", default="sandbox-client", metavar="ID", help="(sandbox-client)")
+    add("--client-secret", default="sandbox-secret", metavar="SECRET", help="(sandbox-secret)")
+    add("--token-ttl", type=int, default=3600, metavar="S", help="expires_in seconds (3600)")
+    add("--latency-ms", type=float, default=0, metavar="MS", help="delay of every data request")
+    add("--rate-limit", type=int, default=1_000_000, metavar="N", help="requests per window")
+    add("--rate-window", type=float, default=60.0, metavar="S", help="window seconds (60)")
+    add("--one-token-per-client", action="store_true", help="a new token revokes older ones")
+    add("--echo-credentials", action="store_true", help="error answers quote the credentials")
+    add("--field-override", type=json_object, action="append", metavar="JSON", default=[],
+        help="one field_overrides object (repeatable)")  # fmt: skip
+    return parser
 
 
 def record_counts(arguments: argparse.Namespace) -> dict[str, int]:
@@ -58,7 +111,8 @@ def write_port_file(path: Path, base_url: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Serve until SIGTERM or SIGINT, then exit 0."""
-    arguments = parse_arguments(argv)
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
     stopping = threading.Event()
 
     def request_stop(_signal: int, _frame: FrameType | None) -> None:
@@ -66,18 +120,25 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    server = SandboxServer(
-        counts=record_counts(arguments),
-        seed=arguments.seed,
-        client_id=arguments.client_id,
-        client_secret=arguments.client_secret,
-        token_ttl=arguments.token_ttl,
-        latency_ms=arguments.latency_ms,
-        host=arguments.host,
-        port=arguments.port,
-        rate_limit=arguments.rate_limit,
-        rate_window=arguments.rate_window,
-    )
+    try:
+        server = SandboxServer(
+            counts=record_counts(arguments),
+            seed=arguments.seed,
+            client_id=arguments.client_id,
+            client_secret=arguments.client_secret,
+            token_ttl=arguments.token_ttl,
+            latency_ms=arguments.latency_ms,
+            host=arguments.host,
+            port=arguments.port,
+            rate_limit=arguments.rate_limit,
+            rate_window=arguments.rate_window,
+            one_token_per_client=arguments.one_token_per_client,
+            echo_credentials=arguments.echo_credentials,
+            field_overrides=arguments.field_override,
+            data_dir=arguments.data_dir,
+        )
+    except (TypeError, ValueError) as error:
+        parser.error(str(error))
     server.app.warm()  # generate data before announcing, so timings never include it
     server.start()
     try:

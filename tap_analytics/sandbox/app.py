@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import deque
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tap_analytics.sandbox import listing
 from tap_analytics.sandbox.control import control_response
+from tap_analytics.sandbox.datadir import DataDir
+from tap_analytics.sandbox.echo import with_credentials_quoted
 from tap_analytics.sandbox.faults import (
     ANSWER_KINDS,
     ARRIVAL_KINDS,
@@ -17,6 +20,13 @@ from tap_analytics.sandbox.faults import (
     FaultRule,
 )
 from tap_analytics.sandbox.generate import DEFAULT_COUNTS, RESOURCES, generate_resource
+from tap_analytics.sandbox.instants import MICROS, parse_instant
+from tap_analytics.sandbox.overrides import (
+    FieldOverride,
+    apply_overrides,
+    override_record,
+    parse_override,
+)
 from tap_analytics.sandbox.ratelimit import DEFAULT_RATE_LIMIT, DEFAULT_RATE_WINDOW, RateWindow
 from tap_analytics.sandbox.responses import (
     Deferred,
@@ -35,7 +45,10 @@ from tap_analytics.sandbox.token_endpoint import (
 )
 from tap_analytics.sandbox.tokens import TokenRegistry
 
-REPLACING_KINDS = frozenset({"status", "drop", "html", "garbage"})
+if TYPE_CHECKING:
+    from pathlib import Path
+
+REPLACING_KINDS = frozenset({"status", "drop", "html", "garbage", "hang"})
 CONTROL_PREFIX = "/_sandbox/"
 DATA_PREFIX = "/v1/"
 REQUEST_LOG_LIMIT = 100_000
@@ -60,6 +73,14 @@ def full_counts(counts: dict[str, int] | None) -> dict[str, int]:
     return merged
 
 
+def switch(name: str, value: object) -> bool:
+    """Return a boolean setting; refuse anything but true and false."""
+    if not isinstance(value, bool):
+        msg = f"{name} is true or false, not {value!r}"
+        raise TypeError(msg)
+    return value
+
+
 def bearer_token(request: Request) -> str | None:
     """Return the bearer token of a request, if it carries one."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -80,6 +101,10 @@ class SandboxApp:
         latency_ms: float = 0,
         rate_limit: int = DEFAULT_RATE_LIMIT,
         rate_window: float = DEFAULT_RATE_WINDOW,
+        one_token_per_client: bool = False,
+        echo_credentials: bool = False,
+        field_overrides: list[dict[str, Any]] | None = None,
+        data_dir: Path | str | None = None,
     ) -> None:
         """Configure the sandbox; records are generated on first use."""
         self.counts = full_counts(counts)
@@ -88,7 +113,10 @@ class SandboxApp:
         self.token_ttl = token_ttl
         self.latency_ms = latency_ms
         self.rate = RateWindow(rate_limit, rate_window)
-        self.tokens = TokenRegistry()
+        self.tokens = TokenRegistry(one_per_client=one_token_per_client)
+        self.echo_credentials = echo_credentials
+        self.field_overrides = self.parse_overrides(field_overrides or [])
+        self.data_dir = None if data_dir is None else DataDir(data_dir, seed, self.counts)
         self.faults = FaultBook()
         self.stores: dict[str, ResourceStore] = {}
         self.request_log: deque[LogEntry] = deque(maxlen=REQUEST_LOG_LIMIT)
@@ -98,7 +126,10 @@ class SandboxApp:
         """Return the records of a resource, generating them the first time."""
         if resource not in self.stores:
             generated = generate_resource(resource, self.seed, self.counts)
-            self.stores[resource] = ResourceStore(resource, generated)
+            store = ResourceStore(resource, generated)
+            for record in self.data_dir.updates_of(resource) if self.data_dir else []:
+                store.move_to_end(record)
+            self.stores[resource] = store
         return self.stores[resource]
 
     def warm(self) -> None:
@@ -119,24 +150,52 @@ class SandboxApp:
             raise KeyError(msg)
         store = self.store(resource)
         chosen = list(ids) if ids is not None else store.ids_spread(count or 0)
-        return store.update(chosen)
+        overrides = self.overrides_of(resource)
+        not_before = max((override.since for override in overrides), default=None)
+        updated = store.update(chosen, not_before)
+        if self.data_dir is not None:
+            self.data_dir.record_update(resource, updated)
+        for record in updated:
+            override_record(record, parse_instant(record["updated_at"]), overrides)
+        return updated
 
-    def records(self, resource: str) -> list[dict[str, Any]]:
-        """Return the current records of a resource in API order."""
+    def served_bodies(self, resource: str) -> list[bytes]:
+        """Return every record of a resource as served (overrides applied), in API order."""
         if resource not in RESOURCES:
             msg = f"unknown resource {resource!r}"
             raise KeyError(msg)
-        return self.store(resource).records()
+        store = self.store(resource)
+        return apply_overrides(store.bodies, store.updated, self.overrides_of(resource))
 
-    def configure(
+    def records(self, resource: str) -> list[dict[str, Any]]:
+        """Return the current records of a resource as served, in API order."""
+        return [json.loads(body) for body in self.served_bodies(resource)]
+
+    def parse_overrides(self, specs: list[dict[str, Any]]) -> list[FieldOverride]:
+        """Validate field override objects; a missing `since` is now."""
+        if not isinstance(specs, list):
+            msg = f"field_overrides is a list, not {specs!r}"
+            raise TypeError(msg)
+        now = time.time_ns() // (1_000_000_000 // MICROS)
+        return [parse_override(spec, RESOURCES, now) for spec in specs]
+
+    def overrides_of(self, resource: str) -> list[FieldOverride]:
+        """Return the field overrides of one resource, in the order they were given."""
+        return [override for override in self.field_overrides if override.resource == resource]
+
+    def configure(  # noqa: PLR0913
         self,
         *,
         latency_ms: float | None = None,
         token_ttl: int | None = None,
         rate_limit: int | None = None,
         rate_window: float | None = None,
+        one_token_per_client: bool | None = None,
+        echo_credentials: bool | None = None,
+        field_overrides: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """Change settings at run time; return them all."""
+        """Change settings at run time (field_overrides replaces the list); return them all."""
+        overrides = None if field_overrides is None else self.parse_overrides(field_overrides)
         if latency_ms is not None:
             self.latency_ms = float(latency_ms)
         if token_ttl is not None:
@@ -146,11 +205,24 @@ class SandboxApp:
                 None if rate_limit is None else int(rate_limit),
                 None if rate_window is None else float(rate_window),
             )
+        if one_token_per_client is not None:
+            self.tokens.one_per_client = switch("one_token_per_client", one_token_per_client)
+        if echo_credentials is not None:
+            self.echo_credentials = switch("echo_credentials", echo_credentials)
+        if overrides is not None:
+            self.field_overrides = overrides
+        return self.settings()
+
+    def settings(self) -> dict[str, Any]:
+        """Return every setting that configure() changes."""
         return {
             "latency_ms": self.latency_ms,
             "token_ttl": self.token_ttl,
             "rate_limit": self.rate.limit,
             "rate_window": self.rate.window_seconds,
+            "one_token_per_client": self.tokens.one_per_client,
+            "echo_credentials": self.echo_credentials,
+            "field_overrides": [override.describe() for override in self.field_overrides],
         }
 
     def handle(self, request: Request) -> Reply:
@@ -171,15 +243,17 @@ class SandboxApp:
         elif entry["token"] is not None:
             entry["auth"] = "bearer"
         self.request_log.append(entry)
-        return self.finish(entry, self.arrive(request))
+        return self.finish(request, entry, self.arrive(request))
 
-    def finish(self, entry: LogEntry, reply: Reply) -> Reply:
+    def finish(self, request: Request, entry: LogEntry, reply: Reply) -> Reply:
         """Log the final status of a reply and add the rate-limit headers."""
         if isinstance(reply, Deferred):
             later = reply.then
-            return Deferred(reply.delay, lambda: self.finish(entry, later()))
-        entry["status"] = None if reply.action == "drop" else reply.status
+            return Deferred(reply.delay, lambda: self.finish(request, entry, later()))
+        entry["status"] = None if reply.action in {"drop", "hang"} else reply.status
         reply.headers.extend(self.rate.headers())
+        if self.echo_credentials:
+            return with_credentials_quoted(request, reply)
         return reply
 
     def arrive(self, request: Request) -> Reply:
@@ -200,8 +274,8 @@ class SandboxApp:
 
     def replacement(self, path: str, rule: FaultRule) -> Response:
         """Return what an arrival fault answers instead of the real response."""
-        if rule.kind == "drop":
-            return Response(0, action="drop")
+        if rule.kind in {"drop", "hang"}:
+            return Response(0, action=rule.kind)
         if rule.kind == "html":
             return Response(200, HTML_BODY, content_type="text/html; charset=utf-8")
         if rule.kind == "garbage":
@@ -245,7 +319,8 @@ class SandboxApp:
             return api_error(400, str(error))
         rule = self.faults.fire(request.path, ANSWER_KINDS)
         shape = self.last_pages[resource] + RESOURCES.index(resource)
-        response, was_last = listing.list_response(store, request, query, rule, shape)
+        overrides = self.overrides_of(resource)
+        response, was_last = listing.list_response(store, request, query, rule, shape, overrides)
         self.last_pages[resource] += was_last
         return response
 

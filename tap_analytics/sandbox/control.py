@@ -49,9 +49,9 @@ def requests_response(app: SandboxApp, request: Request) -> Response:
 
 
 def records_response(app: SandboxApp, request: Request) -> Response:
-    """Return every record of a resource in API order, without decoding them."""
-    store = app.store(request.path[len(RECORDS_PREFIX) :])
-    return Response(200, b'{"data":[' + b",".join(store.bodies) + b"]}")
+    """Return every record of a resource as served, in API order."""
+    bodies = app.served_bodies(request.path[len(RECORDS_PREFIX) :])
+    return Response(200, b'{"data":[' + b",".join(bodies) + b"]}")
 
 
 def revoke_response(app: SandboxApp, _request: Request) -> Response:

@@ -9,12 +9,15 @@ TOKEN_PATH = "/oauth/v1/token"  # noqa: S105
 DATA_PREFIX = "/v1/"
 MIN_STATUS, MAX_STATUS = 100, 599
 # Faults that replace or delay the handling of a request, decided when it arrives.
-ARRIVAL_KINDS = frozenset({"status", "drop", "slow", "revoke", "html", "garbage"})
+ARRIVAL_KINDS = frozenset({"status", "drop", "slow", "revoke", "html", "garbage", "hang"})
 # Faults that spoil an otherwise successful answer, decided once it is ready.
 ANSWER_KINDS = frozenset(
     {"empty", "no_data", "data_not_list", "missing_field", "repeat_cursor", "truncated"}
 )
 KINDS = ARRIVAL_KINDS | ANSWER_KINDS
+FAULT_KEYS = frozenset(
+    {"kind", "path", "status", "retry_after", "times", "skip", "every", "delay", "field"}
+)
 
 
 class InvalidFaultError(ValueError):
@@ -67,8 +70,7 @@ def parse_fault(spec: dict[str, Any]) -> FaultRule:
     if not isinstance(spec, dict) or spec.get("kind") not in KINDS:
         msg = f"a fault needs a kind among {sorted(KINDS)}: {spec!r}"
         raise InvalidFaultError(msg)
-    allowed = {"kind", "path", "status", "retry_after", "times", "skip", "every", "delay", "field"}
-    unknown = set(spec) - allowed
+    unknown = set(spec) - FAULT_KEYS
     if unknown:
         msg = f"unknown fault keys {sorted(unknown)}"
         raise InvalidFaultError(msg)

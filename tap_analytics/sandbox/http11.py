@@ -166,9 +166,12 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.write(data)
 
     def send(self, response: Response, *, keep_alive: bool) -> None:
-        """Write a response (or drop the connection, or truncate the body, as asked)."""
+        """Write a response (or drop the connection, truncate the body or never answer)."""
         if response.action == "drop":
             self.close()
+            return
+        if response.action == "hang":  # later requests on this connection wait behind it
+            self.waiting = True
             return
         body = response.body
         if response.action == "truncate":

@@ -9,10 +9,14 @@ from typing import TYPE_CHECKING
 
 from tap_analytics.sandbox.cursors import START, Cursor, InvalidCursorError, decode_cursor
 from tap_analytics.sandbox.instants import parse_instant
+from tap_analytics.sandbox.overrides import apply_overrides
 from tap_analytics.sandbox.responses import Request, Response
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from tap_analytics.sandbox.faults import FaultRule
+    from tap_analytics.sandbox.overrides import FieldOverride
     from tap_analytics.sandbox.store import ResourceStore
 
 MAX_LIMIT = 100
@@ -73,10 +77,17 @@ class Page:
     data_is_list: bool = True
 
 
-def plan_page(store: ResourceStore, query: PageQuery, rule: FaultRule | None) -> Page:
+def plan_page(
+    store: ResourceStore,
+    query: PageQuery,
+    rule: FaultRule | None,
+    overrides: Sequence[FieldOverride] = (),
+) -> Page:
     """Choose the records and the next cursor of a page, spoiled by `rule` if given."""
     end = min(query.start + query.limit, len(store))
     records = store.bodies[query.start : end]
+    if overrides:
+        records = apply_overrides(records, store.updated[query.start : end], overrides)
     next_cursor = None
     if end < len(store):
         next_cursor = Cursor(store.resource, store.updated[end - 1], store.ids[end - 1]).encode()
@@ -127,15 +138,16 @@ def render_page(page: Page, request: Request, limit: int, last_page_shape: int) 
     return b"{" + b",".join(parts) + b"}"
 
 
-def list_response(
+def list_response(  # noqa: PLR0913, PLR0917 (each is one input of a page)
     store: ResourceStore,
     request: Request,
     query: PageQuery,
     rule: FaultRule | None,
     last_page_shape: int,
+    overrides: Sequence[FieldOverride] = (),
 ) -> tuple[Response, bool]:
     """Answer a validated list request; also return whether this was a last page."""
-    page = plan_page(store, query, rule)
+    page = plan_page(store, query, rule, overrides)
     body = render_page(page, request, query.limit, last_page_shape)
     action = "truncate" if rule and rule.kind == "truncated" else "send"
     return Response(200, body, action=action), page.next_cursor is None

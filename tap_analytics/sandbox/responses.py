@@ -46,7 +46,7 @@ class Response:
     body: bytes = b""
     content_type: str = JSON
     headers: list[tuple[str, str]] = field(default_factory=list)
-    action: str = "send"  # "send", "drop" (close without answering) or "truncate"
+    action: str = "send"  # "send", "drop" (close without answering), "truncate" or "hang"
 
 
 @dataclass

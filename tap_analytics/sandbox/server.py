@@ -14,6 +14,7 @@ from tap_analytics.sandbox.ratelimit import DEFAULT_RATE_LIMIT, DEFAULT_RATE_WIN
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
     from types import TracebackType
 
 T = TypeVar("T")
@@ -36,8 +37,12 @@ class SandboxServer:
         port: int = 0,
         rate_limit: int = DEFAULT_RATE_LIMIT,
         rate_window: float = DEFAULT_RATE_WINDOW,
+        one_token_per_client: bool = False,
+        echo_credentials: bool = False,
+        field_overrides: list[dict[str, Any]] | None = None,
+        data_dir: Path | str | None = None,
     ) -> None:
-        """Configure the sandbox; nothing is served until start()."""
+        """Configure the sandbox (see SandboxApp for the switches); nothing is served yet."""
         self.app = SandboxApp(
             counts=counts,
             seed=seed,
@@ -47,6 +52,10 @@ class SandboxServer:
             latency_ms=latency_ms,
             rate_limit=rate_limit,
             rate_window=rate_window,
+            one_token_per_client=one_token_per_client,
+            echo_credentials=echo_credentials,
+            field_overrides=field_overrides,
+            data_dir=data_dir,
         )
         self.host = host
         self.port = port
@@ -187,21 +196,27 @@ class SandboxServer:
         """Delay every data request by `ms` milliseconds from now on."""
         self.call(lambda: self.app.configure(latency_ms=ms))
 
-    def configure(
+    def configure(  # noqa: PLR0913
         self,
         *,
         latency_ms: float | None = None,
         token_ttl: int | None = None,
         rate_limit: int | None = None,
         rate_window: float | None = None,
+        one_token_per_client: bool | None = None,
+        echo_credentials: bool | None = None,
+        field_overrides: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """Change latency_ms, token_ttl, rate_limit or rate_window; return all settings."""
+        """Change settings as POST /_sandbox/config does (None keeps one); return them all."""
         return self.call(
             lambda: self.app.configure(
                 latency_ms=latency_ms,
                 token_ttl=token_ttl,
                 rate_limit=rate_limit,
                 rate_window=rate_window,
+                one_token_per_client=one_token_per_client,
+                echo_credentials=echo_credentials,
+                field_overrides=field_overrides,
             )
         )
 

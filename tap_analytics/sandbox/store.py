@@ -6,7 +6,7 @@ import json
 from bisect import bisect_left, bisect_right
 from typing import TYPE_CHECKING, Any
 
-from tap_analytics.sandbox.instants import MICROS, format_instant
+from tap_analytics.sandbox.instants import MICROS, format_instant, parse_instant
 from tap_analytics.sandbox.records import encode
 
 if TYPE_CHECKING:
@@ -41,18 +41,14 @@ class ResourceStore:
         """Return the index of the first record with updated_at >= since."""
         return bisect_left(self.updated, since)
 
-    def records(self) -> list[Record]:
-        """Return every record, decoded, in API order."""
-        return [json.loads(body) for body in self.bodies]
-
     def ids_spread(self, count: int) -> list[str]:
         """Return `count` ids spread evenly over the current order."""
         total = len(self.ids)
         count = min(count, total)
         return [self.ids[(2 * index + 1) * total // (2 * count)] for index in range(count)]
 
-    def update(self, record_ids: list[str]) -> list[Record]:
-        """Give each record a new latest updated_at and a visibly changed field."""
+    def update(self, record_ids: list[str], not_before: int | None = None) -> list[Record]:
+        """Give each record a new latest updated_at (after `not_before`) and a changed field."""
         known = set(self.ids)
         missing = [record_id for record_id in record_ids if record_id not in known]
         if missing:
@@ -60,18 +56,24 @@ class ResourceStore:
             raise KeyError(msg)
         updated_records = []
         for record_id in dict.fromkeys(record_ids):
-            index = self.ids.index(record_id)
-            record = json.loads(self.bodies[index])
-            self.update_count += 1
-            latest = self.updated[-1] + UPDATE_STEPS[self.update_count % len(UPDATE_STEPS)]
-            del self.updated[index], self.ids[index], self.bodies[index]
+            record = json.loads(self.bodies[self.ids.index(record_id)])
+            step = UPDATE_STEPS[(self.update_count + 1) % len(UPDATE_STEPS)]
+            last = self.updated[-1]
+            latest = (last if not_before is None else max(last, not_before)) + step
             record["updated_at"] = format_instant(latest)
-            change_visible_field(record, self.update_count)
-            self.updated.append(latest)
-            self.ids.append(record_id)
-            self.bodies.append(encode(record))
+            change_visible_field(record, self.update_count + 1)
+            self.move_to_end(record)
             updated_records.append(record)
         return updated_records
+
+    def move_to_end(self, record: Record) -> None:
+        """Replace a record by its updated version, which sorts after every other record."""
+        index = self.ids.index(record["id"])
+        del self.updated[index], self.ids[index], self.bodies[index]
+        self.updated.append(parse_instant(record["updated_at"]))
+        self.ids.append(record["id"])
+        self.bodies.append(encode(record))
+        self.update_count += 1
 
 
 def change_visible_field(record: Record, number: int) -> None:

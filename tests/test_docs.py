@@ -1,0 +1,140 @@
+"""The README and docs/: blocks tagged as run or not, links kept inside, generated text current."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import typing as t
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+FENCE = re.compile(r"^```([\w-]*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+TAGS = {"sh", "text", "json", "yaml", "sql"}
+NOT_RUN = "not run by the tests"
+STREAMS = ("customers", "sessions", "events", "campaigns")
+README_WORDS = 1200
+
+
+def relative(page: Path) -> str:
+    """A page's path in the repository."""
+    return page.relative_to(ROOT).as_posix()
+
+
+def blocks(page: Path) -> list[tuple[str, str]]:
+    """Every fenced block of a page: its tag and its text."""
+    return [(m.group(1), m.group(2)) for m in FENCE.finditer(page.read_text(encoding="utf-8"))]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=relative)
+def test_blocks_are_tagged_run_or_not_run(page: Path) -> None:
+    for tag, text in blocks(page):
+        assert tag in TAGS, f"{relative(page)}: a block tagged {tag!r}:\n{text}"
+        if tag == "text":
+            first = text.splitlines()[0]
+            assert first.startswith("#"), f"{relative(page)}: say why it is not run:\n{text}"
+            assert NOT_RUN in first, f"{relative(page)}: {first!r} lacks {NOT_RUN!r}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=relative)
+def test_links_stay_in_the_repository(page: Path) -> None:
+    for target in LINK.findall(page.read_text(encoding="utf-8")):
+        if target.startswith("https://"):
+            assert "/issues" not in target, target
+            continue
+        path = target.split("#")[0]
+        if not path:
+            continue
+        resolved = (page.parent / path).resolve()
+        assert resolved.is_relative_to(ROOT), f"{relative(page)}: {target} leaves the repository"
+        assert resolved.exists(), f"{relative(page)}: {target} does not exist"
+
+
+def test_nothing_cites_an_issue_tracker() -> None:
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    citation = re.compile(r"\bissues? #?\d+|\.\./shared/", re.IGNORECASE)
+    found = []
+    for name in listed:
+        path = ROOT / name
+        if path.suffix in {".png", ".lock"} or not path.is_file():
+            continue
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+            if citation.search(line):
+                found.append(f"{name}:{number}: {line.strip()}")
+    assert found == []
+
+
+def test_readme_is_short() -> None:
+    assert len((ROOT / "README.md").read_text().split()) <= README_WORDS
+
+
+def run_settings_table(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """Run scripts/settings_table.py."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "settings_table.py"), *arguments],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_readme_settings_table_is_generated_from_about() -> None:
+    result = run_settings_table("--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_settings_table_check_notices_a_stale_table(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    text = (ROOT / "README.md").read_text()
+    header = "|---|---|---|---|\n"
+    readme.write_text(text.replace(header, header + "| `bogus` | string |  | no such setting |\n"))
+    assert readme.read_text() != text
+    assert run_settings_table("--check", str(readme)).returncode == 1
+    assert run_settings_table(str(readme)).returncode == 0
+    assert readme.read_text() == text
+
+
+def schema_type(schema: dict[str, t.Any]) -> tuple[str, bool]:
+    """How docs/api.md names a field's type, and whether it can be null."""
+    found = schema.get("type", [])
+    types = [found] if isinstance(found, str) else list(found)
+    nullable = "null" in types
+    (kind,) = [kind for kind in types if kind != "null"]
+    named = {"date-time": "timestamp", "date": "date"}.get(schema.get("format", ""), kind)
+    return named, nullable
+
+
+def test_api_page_lists_every_field_of_every_stream_as_discovered() -> None:
+    discovered = subprocess.run(
+        [str(BIN / "tap-analytics"), "--discover"], capture_output=True, text=True, check=True
+    ).stdout
+    streams = {s["tap_stream_id"]: s["schema"] for s in json.loads(discovered)["streams"]}
+    text = (ROOT / "docs" / "api.md").read_text()
+    for stream in STREAMS:
+        section = text.split(f"### {stream}\n", 1)[1].split("\n#", 1)[0]
+        rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \|", section, re.MULTILINE)
+        documented = {name: kind.strip() for name, kind in rows}
+        properties = streams[stream]["properties"]
+        assert sorted(documented) == sorted(properties), stream
+        for name, kind in documented.items():
+            named, nullable = schema_type(properties[name])
+            assert kind == (f"{named} or null" if nullable else named), f"{stream}.{name}"
+
+
+def test_readme_installs_the_target_jsonl_that_meltano_pins() -> None:
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    (loader,) = [p for p in project["plugins"]["loaders"] if p["name"] == "target-jsonl"]
+    assert f"pip install {loader['pip_url']}" in (ROOT / "README.md").read_text()

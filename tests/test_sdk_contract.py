@@ -1,0 +1,579 @@
+"""What the tap borrows from singer-sdk (private or final members), pinned so an upgrade fails here.
+
+Each failure names the SDK version, the member that moved and the tap code that relies on it.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import io
+import json
+import pkgutil
+import signal
+import subprocess
+import sys
+import textwrap
+import typing as t
+from importlib.metadata import version
+
+import pytest
+import requests
+from singer_sdk import RESTStream, Stream, Tap
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers import _state as sdk_state
+from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.pagination import BaseAPIPaginator
+from singer_sdk.plugin_base import PluginBase
+from singer_sdk.singerlib import RecordMessage
+from singer_sdk.singerlib.encoding.base import GenericSingerWriter
+
+import tap_analytics
+from tap_analytics.output import LockedWriter
+from tap_analytics.sync import AnalyticsStream
+from tap_analytics.tap import TapAnalytics
+from tapkit import config_for, parse_lines
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from tap_analytics.sandbox import SandboxServer
+
+SDK = f"singer-sdk {version('singer-sdk')}"
+OFFLINE = "http://127.0.0.1:9"  # never requested: these taps only build streams with schemas
+
+
+def call(*args: object, **kwargs: object) -> tuple[tuple[object, ...], dict[str, object]]:
+    """The arguments of one call, as the tap passes them."""
+    return args, kwargs
+
+
+# Every private (or easily missed) SDK callable the tap calls, with the call it makes.
+CALLS: list[tuple[object, str, tuple[tuple[object, ...], dict[str, object]], str]] = [
+    (PluginBase, "_validate_config", call(raise_errors=True), "tap.py _validate_config"),
+    (Tap, "_reset_state_progress_markers", call(), "tap.py sync_all"),
+    (Tap, "_set_compatible_replication_methods", call(), "tap.py sync_all"),
+    (Stream, "log_sync_costs", call(), "tap.py sync_all"),
+    (Stream, "_check_max_record_limit", call(0), "sync.py _sync_records"),
+    (Stream, "_generate_record_messages", call({}), "sync.py _encode"),
+    (Stream, "_write_activate_version_message", call(1), "sync.py _sync_records"),
+    (Stream, "_finalize_state", call({}), "sync.py _checkpoint"),
+    (Stream, "post_process", call({}, None), "sync.py _prepared"),
+    (Stream, "get_record_counter", call(), "sync.py _sync_records"),
+    (Stream, "get_sync_timer", call(), "sync.py _sync_records"),
+    (RESTStream, "__init__", call(None, name="", schema={}, path=""), "client.py ResourceStream"),
+    (RESTStream, "_request", call(None, None), "prefetch.py _fetch_pages"),
+    (RESTStream, "_prepare_request", call(context=None, page=None), "prefetch.py _fetch_pages"),
+    (RESTStream, "request_decorator", call(None), "prefetch.py _fetch_pages"),
+    (RESTStream, "get_http_request_counter", call(), "prefetch.py _fetch_pages"),
+    (RESTStream, "update_sync_costs", call(None, None, None), "prefetch.py _fetch_pages"),
+    (sdk_state, "write_starting_replication_value", call({}, None), "sync.py _sync_records"),
+]
+
+# Attributes the tap reads or sets, by the class that must still define them.
+ATTRIBUTES = [
+    (Tap, "name", "tap.py TapAnalytics.name"),
+    (Tap, "package_name", "tap.py TapAnalytics.package_name"),
+    (Tap, "config_jsonschema", "tap.py TapAnalytics.config_jsonschema"),
+    (Tap, "message_writer_class", "tap.py TapAnalytics.message_writer_class (LockedWriter)"),
+    (Tap, "capabilities", "tap.py TapAnalytics.capabilities"),
+    (Stream, "ABORT_AT_RECORD_COUNT", "sync.py _sync_records, through _check_max_record_limit"),
+    (Stream, "tap_state", "sync.py _checkpoint writes it as the STATE value"),
+    (Stream, "stream_state", "sync.py check_state and _checkpoint"),
+    (Stream, "mask", "sync.py _writes_records_verbatim"),
+    (Stream, "stream_maps", "sync.py _writes_records_verbatim"),
+    (Stream, "primary_keys", "client.py ResourceStream.__init__ sets it"),
+    (Stream, "replication_key", "client.py ResourceStream.__init__ sets it"),
+    (RESTStream, "requests_session", "sync.py _sync_records sets its proxies"),
+    (SameRecordTransform, "flattening_enabled", "sync.py _writes_records_verbatim"),
+    (GenericSingerWriter, "format_message", "sync.py _encode"),
+]
+
+# What the SDK's Tap.sync_all uses, and how the tap's parallel sync_all covers each.
+SYNC_ALL_DUTIES = {
+    "self._reset_state_progress_markers": "called by tap.py sync_all",
+    "self._set_compatible_replication_methods": "called by tap.py sync_all",
+    "self.state": "written first by tap.py sync_all when not empty",
+    "self._state_writer": "writes the first and the interrupted STATE in tap.py sync_all",
+    "self.streams": "tap.py sync_all syncs the selected ones",
+    "self.logger": "only logs skipped and child streams: none are synced",
+    "stream.selected": "tap.py sync_all syncs only selected streams",
+    "stream.has_selected_descendents": "no resource has child streams",
+    "stream.parent_stream_type": "no resource has child streams",
+    "stream.name": "only in log lines",
+    "stream.sync": "tap.py _sync_stream, one stream per worker thread",
+    "stream.finalize_state_progress_markers": "sync.py _checkpoint(final=True) finalizes",
+    "stream.log_sync_costs": "called by tap.py sync_all for every synced stream",
+}
+
+# What the SDK's Stream._sync_records uses, and how sync.py's record loop covers each.
+SYNC_RECORDS_DUTIES = {
+    "self.get_record_counter": "same counter",
+    "self.get_sync_timer": "same timer",
+    "self.partitions": "no partitions: no resource is listed per parent or partition",
+    "self._get_state_partition_context": "no partitions",
+    "self.get_context_state": "no partitions",
+    "self.selected": "writes only for selected streams",
+    "self._write_starting_replication_value": "the helper, with the starting instant",
+    "self.get_records": "same records",
+    "self._check_max_record_limit": "same dry-run limit",
+    "self.post_process": "called when a subclass overrides it",
+    "self._process_record": "only feeds child streams: none",
+    "self.state_manager": "only logs sort errors: bookmarks compare instants instead",
+    "self._write_record_message": "_encode: verbatim, else _generate_record_messages",
+    "self._increment_stream_state": "Bookmark.advance per written chunk",
+    "self.STATE_MSG_FREQUENCY": "STATE_EVERY",
+    "self._write_state_message": "_checkpoint writes STATE with the records",
+    "self._finalize_state": "_checkpoint(final=True)",
+    "self.stream_state": "_checkpoint",
+}
+
+# What the SDK's RESTStream.request_records uses, and how prefetch.py covers each.
+REQUEST_RECORDS_DUTIES = {
+    "self.get_new_paginator": "same paginator",
+    "self.request_decorator": "same retries around the same _request",
+    "self._request": "same request",
+    "self.prepare_request": "deprecated hook: not overridden here",
+    "self._prepare_request": "same prepared request",
+    "self.get_http_request_counter": "same counter",
+    "self.update_sync_costs": "called per page",
+    "self.parse_response": "same parser",
+    "self.log": "only says an empty page stopped paging: the cursor decides here",
+}
+
+
+def duties(function: Callable[..., object], *receivers: str) -> set[str]:
+    """The attributes a function's source reads on the given names (`self`, loop variables)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    return {
+        f"{node.value.id}.{node.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id in receivers
+    }
+
+
+def tap_classes() -> list[type]:
+    """Every class the tap package defines (the sandbox is a separate program)."""
+    classes = []
+    for module_info in pkgutil.iter_modules(tap_analytics.__path__):
+        if module_info.name == "sandbox":
+            continue
+        module = importlib.import_module(f"tap_analytics.{module_info.name}")
+        classes += [
+            value
+            for value in vars(module).values()
+            if inspect.isclass(value) and value.__module__ == module.__name__
+        ]
+    return classes
+
+
+def function_of(member: object) -> object:
+    """The function behind a method, classmethod, staticmethod or property."""
+    if isinstance(member, property):
+        return member.fget
+    return getattr(member, "__func__", member)
+
+
+def overrides() -> list[tuple[type, str, object]]:
+    """Every member of a tap class marked with typing_extensions.override."""
+    return [
+        (cls, name, member)
+        for cls in tap_classes()
+        for name, member in vars(cls).items()
+        if getattr(function_of(member), "__override__", False)
+    ]
+
+
+def defining_base(cls: type, name: str) -> type | None:
+    """The nearest base class that defines `name`."""
+    return next((base for base in cls.__mro__[1:] if name in vars(base)), None)
+
+
+def offline_tap(**settings: object) -> TapAnalytics:
+    """A tap whose messages go to a buffer; it makes no request unless synced."""
+    tap = TapAnalytics(config=config_for(OFFLINE, **settings))
+    tap.writer.out = io.BytesIO()
+    return tap
+
+
+def written(tap: TapAnalytics) -> list[dict[str, t.Any]]:
+    """The messages a tap from offline_tap (or with a buffer) has written."""
+    out = t.cast("io.BytesIO", tap.writer.out)
+    return parse_lines(out.getvalue())
+
+
+# Signatures
+
+
+@pytest.mark.parametrize(
+    ("owner", "member", "arguments", "where"),
+    CALLS,
+    ids=[f"{getattr(owner, '__name__', owner)}.{member}" for owner, member, _, _ in CALLS],
+)
+def test_the_sdk_still_takes_each_call_the_tap_makes(
+    owner: t.Any, member: str, arguments: tuple[tuple[object, ...], dict[str, object]], where: str
+) -> None:
+    name = f"{owner.__name__}.{member}"
+    function = getattr(owner, member, None)
+    assert callable(function), f"{SDK}: {name} is gone; {where} calls it"
+    args, kwargs = arguments
+    if not inspect.ismodule(owner):
+        args = (None, *args)  # self
+    try:
+        inspect.signature(function).bind(*args, **kwargs)
+    except TypeError as exc:
+        pytest.fail(
+            f"{SDK}: {name}{inspect.signature(function)} no longer takes the call {where} "
+            f"makes ({exc})"
+        )
+
+
+@pytest.mark.parametrize(
+    ("owner", "attribute", "where"),
+    ATTRIBUTES,
+    ids=[f"{owner.__name__}.{attribute}" for owner, attribute, _ in ATTRIBUTES],
+)
+def test_the_sdk_still_defines_each_attribute_the_tap_uses(
+    owner: type, attribute: str, where: str
+) -> None:
+    declared = [
+        b for b in owner.__mro__ if attribute in {*vars(b), *vars(b).get("__annotations__", {})}
+    ]
+    assert declared, f"{SDK}: {owner.__name__}.{attribute} is gone; {where} relies on it"
+
+
+def test_every_override_overrides_something_the_sdk_defines() -> None:
+    marked = overrides()
+    assert {name for cls, name, _ in marked if cls is TapAnalytics} >= {
+        "sync_all",
+        "_validate_config",
+        "_handle_termination",
+    }, "the @override markers are not found (typing_extensions changed how it marks?)"
+    orphans = [
+        f"{cls.__module__}.{cls.__name__}.{name}"
+        for cls, name, _ in marked
+        if defining_base(cls, name) is None
+    ]
+    assert not orphans, (
+        f"{SDK}: no base class defines {orphans} any more (renamed or removed upstream); "
+        "the tap's override is dead code and what it did no longer happens"
+    )
+
+
+def test_every_sdk_override_is_marked() -> None:
+    unmarked = [
+        f"{cls.__module__}.{cls.__name__}.{name}"
+        for cls in tap_classes()
+        for name, member in vars(cls).items()
+        if not name.startswith("__")
+        and inspect.isfunction(function_of(member))
+        and defining_base(cls, name) is not None
+        and not getattr(function_of(member), "__override__", False)
+    ]
+    assert not unmarked, f"mark these overrides with typing_extensions.override: {unmarked}"
+
+
+def test_every_override_accepts_the_calls_its_base_takes() -> None:
+    mismatched, compared = [], set()
+    for cls, name, member in overrides():
+        ours = function_of(member)
+        base = defining_base(cls, name)
+        theirs = function_of(vars(base)[name]) if base else None
+        if isinstance(member, property) or not callable(ours) or not callable(theirs):
+            continue
+        compared.add(name)
+        parameters = inspect.signature(ours).parameters.values()
+        kinds = {parameter.kind for parameter in parameters}
+        accepted = {(p.name, p.kind) for p in parameters}
+        for parameter in inspect.signature(theirs).parameters.values():
+            positional = parameter.kind <= inspect.Parameter.POSITIONAL_OR_KEYWORD
+            if (parameter.name, parameter.kind) in accepted or (
+                inspect.Parameter.VAR_POSITIONAL if positional else inspect.Parameter.VAR_KEYWORD
+            ) in kinds:
+                continue
+            mismatched.append(f"{cls.__name__}.{name}: {parameter.name} ({parameter.kind.name})")
+    assert compared >= {"sync_all", "_validate_config", "_handle_termination", "_sync_records"}
+    assert not mismatched, (
+        f"{SDK}: the SDK calls these overrides with parameters they do not take: {mismatched}"
+    )
+
+
+# Tap: sync_all, validation, termination
+
+
+def test_the_cli_syncs_through_the_final_sync_all(tmp_path: Path) -> None:
+    assert getattr(vars(Tap).get("sync_all"), "__final__", False), (
+        f"{SDK}: Tap.sync_all is gone or no longer final; tap_analytics/tap.py overrides it "
+        "and its `type: ignore[misc]` would hide a rename"
+    )
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(config_for(OFFLINE)))
+    spy = textwrap.dedent("""
+        from tap_analytics.tap import TapAnalytics
+        TapAnalytics.sync_all = lambda self: print("sync_all of", type(self).__name__)
+        TapAnalytics.cli()
+    """)
+    result = subprocess.run(
+        [sys.executable, "-c", spy, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.stdout.splitlines() == ["sync_all of TapAnalytics"], (
+        f"{SDK}: Tap.cli -> invoke no longer calls sync_all; tap_analytics/tap.py overrides it "
+        f"(exit {result.returncode}, stdout {result.stdout[:200]!r})"
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_constructing_the_tap_validates_through_validate_config(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[dict[str, bool]] = []
+    original = TapAnalytics._validate_config
+
+    def spy(self: TapAnalytics, **kwargs: bool) -> list[str]:
+        seen.append(kwargs)
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(TapAnalytics, "_validate_config", spy)
+    TapAnalytics(config=config_for(OFFLINE))
+    TapAnalytics(config=config_for(OFFLINE), validate_config=False)
+    assert seen == [{"raise_errors": True}, {"raise_errors": False}], (
+        f"{SDK}: PluginBase.__init__ no longer calls _validate_config(raise_errors=...); "
+        "tap_analytics/tap.py overrides it to validate settings"
+    )
+
+
+@pytest.mark.parametrize(
+    ("setting", "where"),
+    [
+        ({"stream_maps": "nonsense"}, "config['stream_maps']"),
+        ({"client": {"auth": {"scope": 7}}}, "config['client']['auth']['scope']"),
+    ],
+)
+def test_the_sdks_validation_names_the_setting_as_the_tap_parses_it(
+    setting: dict[str, object], where: str
+) -> None:
+    tap = offline_tap()
+    tap._config.update(setting)
+    with pytest.raises(ConfigValidationError) as refused:
+        PluginBase._validate_config(tap, raise_errors=True)
+    assert any(error.endswith(f" in {where}") for error in refused.value.errors), (
+        f"{SDK}: the SDK's validation errors no longer end with ' in {where}' "
+        f"({refused.value.errors}); tap_analytics/settings.py already_reported parses it"
+    )
+
+
+def test_the_config_view_shows_what_validation_fills_into_config() -> None:
+    tap = offline_tap()
+    tap._config["page_size"] = 7
+    assert tap.config["page_size"] == 7, (
+        f"{SDK}: Tap.config is no longer a view of Tap._config; tap_analytics/tap.py "
+        "fills defaults into _config"
+    )
+
+
+def test_termination_signals_reach_handle_termination() -> None:
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        tap = offline_tap()
+        for number in previous:
+            assert signal.getsignal(number) == tap._handle_termination, (
+                f"{SDK}: signal {number} no longer calls _handle_termination; "
+                "tap_analytics/tap.py overrides it to stop the run with a nonzero exit"
+            )
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def test_progress_markers_are_reset_by_the_tap_helper() -> None:
+    tap = TapAnalytics(
+        config=config_for(OFFLINE),
+        state={"bookmarks": {"customers": {"progress_markers": {"replication_key": "x"}}}},
+    )
+    tap._set_compatible_replication_methods()
+    tap._reset_state_progress_markers()
+    assert tap.state["bookmarks"]["customers"] == {}, (
+        f"{SDK}: Tap._reset_state_progress_markers no longer clears progress markers; "
+        "tap_analytics/tap.py sync_all relies on it"
+    )
+
+
+def test_the_state_writer_writes_through_the_taps_writer() -> None:
+    tap = offline_tap()
+    assert isinstance(tap.message_writer, LockedWriter)
+    tap._state_writer.write_state({"bookmarks": {"customers": {}}})
+    assert written(tap) == [{"type": "STATE", "value": {"bookmarks": {"customers": {}}}}], (
+        f"{SDK}: Tap._state_writer no longer writes STATE through the message writer; "
+        "tap_analytics/tap.py sync_all writes the first STATE with it"
+    )
+
+
+# Stream: the record loop and what it calls
+
+
+def test_stream_sync_runs_the_record_loop_through_sync_records(
+    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[dict[str, object], int | None]] = []
+    original = AnalyticsStream._sync_records
+
+    def spy(self: AnalyticsStream, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        calls.append((kwargs, self._stream_version))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(AnalyticsStream, "_sync_records", spy)
+    snapshot = {
+        "name": "snapshot",
+        "endpoint": {"path": "/v1/campaigns"},
+        "write_disposition": "replace",
+        "schema": "campaigns.json",
+    }
+    tap = TapAnalytics(config=config_for(sandbox.base_url, resources=[snapshot]))
+    tap.writer.out = io.BytesIO()
+    tap.streams["snapshot"].sync()
+    assert [kwargs for kwargs, _ in calls] == [{"context": None}], (
+        f"{SDK}: Stream.sync no longer calls _sync_records(context=...); "
+        "tap_analytics/sync.py overrides it"
+    )
+    messages = written(tap)
+    versions = [m["version"] for m in messages if m["type"] == "ACTIVATE_VERSION"]
+    assert calls[0][1] is not None, (
+        f"{SDK}: Stream.sync no longer sets _stream_version before _sync_records; "
+        "tap_analytics/sync.py writes it into verbatim RECORDs"
+    )
+    assert versions == [calls[0][1], calls[0][1]], (
+        f"{SDK}: _write_activate_version_message no longer writes the version; "
+        "tap_analytics/sync.py calls it after the records"
+    )
+    assert {m["version"] for m in messages if m["type"] == "RECORD"} == {calls[0][1]}
+
+
+def test_the_dry_run_limit_stops_the_record_loop(sandbox: SandboxServer) -> None:
+    limit = 3
+    tap = TapAnalytics(config=config_for(sandbox.base_url))
+    tap.writer.out = io.BytesIO()
+    assert Stream.ABORT_AT_RECORD_COUNT is None
+    tap.run_sync_dry_run(dry_run_record_limit=limit)
+    counts: dict[str, int] = {}
+    for message in written(tap):
+        if message["type"] == "RECORD":
+            counts[message["stream"]] = counts.get(message["stream"], 0) + 1
+    assert counts == dict.fromkeys(tap.streams, limit), (
+        f"{SDK}: the dry run no longer stops each stream at ABORT_AT_RECORD_COUNT "
+        f"({counts}); tap_analytics/sync.py calls _check_max_record_limit per record"
+    )
+
+
+def test_pages_are_requested_through_prepare_request_and_request(
+    sandbox: SandboxServer,
+) -> None:
+    tap = TapAnalytics(config=config_for(sandbox.base_url, page_size=5))
+    stream = tap.streams["customers"]
+    assert isinstance(stream, AnalyticsStream)
+    paginator = stream.get_new_paginator()
+    assert isinstance(paginator, BaseAPIPaginator)
+    prepared = stream._prepare_request(context=None, page=paginator)
+    assert isinstance(prepared, requests.PreparedRequest), (
+        f"{SDK}: RESTStream._prepare_request no longer prepares a request; "
+        "tap_analytics/prefetch.py calls it per page"
+    )
+    response = stream.request_decorator(stream._request)(prepared, None)
+    assert response.status_code == requests.codes.ok
+    assert response.request.headers["Authorization"].startswith("Bearer "), (
+        f"{SDK}: RESTStream._request no longer applies the authenticator; "
+        "tap_analytics/prefetch.py sends every page with it"
+    )
+    assert len(list(stream.parse_response(response))) == 5
+
+
+def test_record_messages_are_generated_with_selection_applied() -> None:
+    tap = TapAnalytics(config=config_for(OFFLINE))
+    catalog = tap.catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == ["properties", "email"]:
+                metadata["metadata"]["selected"] = False
+    stream = TapAnalytics(config=config_for(OFFLINE), catalog=catalog).streams["customers"]
+    record = {"id": "c1", "email": "a@example.com", "updated_at": "2024-01-01T00:00:00Z"}
+    messages = list(stream._generate_record_messages(dict(record)))
+    assert [type(m) for m in messages] == [RecordMessage], (
+        f"{SDK}: Stream._generate_record_messages no longer yields RecordMessages; "
+        "tap_analytics/sync.py _encode writes them"
+    )
+    assert messages[0].record == {"id": "c1", "updated_at": "2024-01-01T00:00:00Z"}, (
+        f"{SDK}: Stream._generate_record_messages no longer drops deselected properties; "
+        "tap_analytics/sync.py relies on it off the verbatim path"
+    )
+
+
+def test_the_starting_value_helper_writes_what_finalize_state_drops() -> None:
+    stream = offline_tap().streams["customers"]
+    state = stream.stream_state
+    assert state is stream.tap_state["bookmarks"]["customers"], (
+        f"{SDK}: Stream.stream_state is no longer inside Stream.tap_state; "
+        "tap_analytics/sync.py _checkpoint writes tap_state"
+    )
+    sdk_state.write_starting_replication_value(state, "2024-01-01T00:00:00Z")
+    assert sdk_state.get_starting_replication_value(state) == "2024-01-01T00:00:00Z"
+    stream._finalize_state(state)
+    assert sdk_state.get_starting_replication_value(state) is None, (
+        f"{SDK}: Stream._finalize_state no longer drops the starting replication value; "
+        "tap_analytics/sync.py writes it and finalizes at the end"
+    )
+
+
+def test_mask_and_stream_maps_are_what_the_verbatim_path_checks() -> None:
+    stream = offline_tap().streams["customers"]
+    assert all(stream.mask.values())
+    assert len(stream.stream_maps) == 1
+    assert type(stream.stream_maps[0]) is SameRecordTransform
+    assert stream.stream_maps[0].stream_alias == "customers"
+    assert not stream.stream_maps[0].flattening_enabled
+    mapped = offline_tap(stream_maps={"customers": {"email": "__NULL__"}})
+    assert type(mapped.streams["customers"].stream_maps[0]) is not SameRecordTransform, (
+        f"{SDK}: a stream map no longer replaces the SameRecordTransform; "
+        "tap_analytics/sync.py would write unmapped records verbatim"
+    )
+    flat = offline_tap(flattening_enabled=True, flattening_max_depth=1)
+    assert flat.streams["sessions"].stream_maps[0].flattening_enabled, (
+        f"{SDK}: flattening no longer shows in stream_maps[0].flattening_enabled; "
+        "tap_analytics/sync.py would write unflattened records verbatim"
+    )
+
+
+@pytest.mark.parametrize(
+    ("owner", "name", "receivers", "expected", "replacement"),
+    [
+        (Tap, "sync_all", ("self", "stream"), SYNC_ALL_DUTIES, "tap_analytics/tap.py sync_all"),
+        (Stream, "_sync_records", ("self",), SYNC_RECORDS_DUTIES, "tap_analytics/sync.py"),
+        (
+            RESTStream,
+            "request_records",
+            ("self",),
+            REQUEST_RECORDS_DUTIES,
+            "tap_analytics/prefetch.py",
+        ),
+    ],
+    ids=["Tap.sync_all", "Stream._sync_records", "RESTStream.request_records"],
+)
+def test_the_replaced_sdk_loops_do_nothing_new(
+    owner: type, name: str, receivers: tuple[str, ...], expected: dict[str, str], replacement: str
+) -> None:
+    function = getattr(owner, name, None)
+    assert function is not None, (
+        f"{SDK}: {owner.__name__}.{name} is gone; {replacement} replaces it"
+    )
+    found = duties(function, *receivers)
+    assert found == set(expected), (
+        f"{SDK}: {owner.__name__}.{name} now also uses {sorted(found - set(expected))} and no "
+        f"longer {sorted(set(expected) - found)}; {replacement} replaces it: do the same there "
+        "(or say why not) and update this test's table"
+    )
