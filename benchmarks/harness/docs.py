@@ -40,9 +40,9 @@ edit benchmarks/harness/docs.py, not this file. -->
 
 How fast tap-analytics extracts, measured against the fastest honest loop over the same API
 (the floor), a stock singer-sdk tap, and its own setting of one stream at a time. `make bench`
-measures everything on this page and writes `benchmarks/results/latest.json` and `latest.md`;
-this page is generated from the committed results by
-`.venv/bin/python benchmarks/run.py --docs`.
+measures every table here but the loader's settings (`benchmarks/run.py --loader-settings`)
+and writes `benchmarks/results/latest.json` and `latest.md`; this page is generated from the
+committed results by `.venv/bin/python benchmarks/run.py --docs`.
 
 ## The contenders
 
