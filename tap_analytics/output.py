@@ -22,6 +22,11 @@ def encode_line(message: object) -> bytes:
     return _encoder.encode(message) + b"\n"
 
 
+def encode_lines(messages: list[dict[str, t.Any]]) -> bytes:
+    """Serialize message dicts as JSON lines, in one call."""
+    return _encoder.encode_lines(messages)
+
+
 class LockedWriter(GenericSingerWriter[bytes, Message]):
     """Writes whole lines under one lock; flushes with every STATE so state never leads data."""
 
@@ -29,6 +34,7 @@ class LockedWriter(GenericSingerWriter[bytes, Message]):
         """Write to `out`, by default this process's stdout."""
         self.lock = threading.RLock()
         self.out: t.BinaryIO = out if out is not None else sys.stdout.buffer
+        self.closed = False
 
     @override
     def serialize_message(self, message: Message) -> bytes:
@@ -38,6 +44,8 @@ class LockedWriter(GenericSingerWriter[bytes, Message]):
     def write_message(self, message: Message) -> None:
         line = self.format_message(message)
         with self.lock:
+            if self.closed:
+                return
             self.out.write(line)
             if message.type == "STATE":
                 self.out.flush()
@@ -45,6 +53,8 @@ class LockedWriter(GenericSingerWriter[bytes, Message]):
     def checkpoint(self, lines: Iterable[bytes], advance: Callable[[], dict[str, t.Any]]) -> None:
         """Write records, then advance bookmarks and write the resulting STATE, atomically."""
         with self.lock:
+            if self.closed:
+                return
             self.out.write(b"".join(lines))
             state = advance()
             self.out.write(encode_line({"type": "STATE", "value": state}))
@@ -54,3 +64,9 @@ class LockedWriter(GenericSingerWriter[bytes, Message]):
         """Push buffered lines to the reader."""
         with self.lock:
             self.out.flush()
+
+    def close(self) -> None:
+        """Push buffered lines to the reader and write nothing more: the run is over."""
+        with self.lock:
+            self.out.flush()
+            self.closed = True

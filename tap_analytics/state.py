@@ -15,6 +15,11 @@ _DATE_TIME = re.compile(
     r"(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 EXAMPLE = "2024-01-01T00:00:00Z"
+# A page of such values, one a line, as servers spell them (upper-case T and Z): one match.
+_UPPER = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:[0-9]{2})"
+)
+_PAGE_OF_DATE_TIMES = re.compile(f"{_UPPER}(?:\n{_UPPER})*")
 
 
 class BadBookmarkError(ValueError):
@@ -46,6 +51,24 @@ def _date_time(value: object) -> datetime | None:
         return None
 
 
+def parse_instants(
+    values: list[t.Any], *, what: str
+) -> tuple[list[datetime], BadBookmarkError | None]:
+    """Parse a page's values in order; on a bad one, those before it and the error."""
+    try:
+        if _PAGE_OF_DATE_TIMES.fullmatch("\n".join(values)) is not None:
+            return list(map(datetime.fromisoformat, values)), None  # aware: they compare
+    except (TypeError, ValueError):  # not all strings, or an impossible date: find which
+        pass
+    parsed = []
+    for value in values:
+        try:
+            parsed.append(parse_instant(value, what=what))
+        except BadBookmarkError as exc:
+            return parsed, exc
+    return parsed, None
+
+
 def canonical(value: str) -> str:
     """Spell an RFC 3339 date-time with upper-case T and Z, as every server accepts it."""
     return value.upper()
@@ -66,6 +89,13 @@ class Bookmark:
         instant = parse_instant(value, what=what)
         if self.instant is None or instant > self.instant:
             self.value, self.instant = t.cast("str", value), instant
+
+    def advance_to_latest(self, values: list[t.Any], instants: list[datetime]) -> None:
+        """Move forward to the latest of a page's values, given their parsed instants."""
+        if instants:
+            latest = max(range(len(instants)), key=instants.__getitem__)  # the first of ties
+            if self.instant is None or instants[latest] > self.instant:
+                self.value, self.instant = values[latest], instants[latest]
 
 
 def starting_value(*candidates: tuple[str, object]) -> str | None:

@@ -1,9 +1,11 @@
-"""The sync engine of a stream: prefetched pages, checkpoints with STATE, the verbatim path."""
+"""The sync engine of a stream: a page at a time, checkpoints with STATE, the verbatim path."""
 
 from __future__ import annotations
 
 import itertools
 import typing as t
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import requests
 from singer_sdk import RESTStream, metrics
@@ -15,14 +17,19 @@ from typing_extensions import override
 from tap_analytics.client import ResourceStream
 from tap_analytics.errors import BadPageError, InvalidStateError, SyncInterruptedError
 from tap_analytics.evolution import Contract, SchemaGuard, widened
-from tap_analytics.output import encode_line
-from tap_analytics.prefetch import prefetched_pages
+from tap_analytics.output import encode_line, encode_lines
+from tap_analytics.pages import WaitClock, fetched_pages
 from tap_analytics.progress import RecordCounter
-from tap_analytics.state import BadBookmarkError, Bookmark, parse_instant, starting_value
+from tap_analytics.state import (
+    BadBookmarkError,
+    Bookmark,
+    parse_instant,
+    parse_instants,
+    starting_value,
+)
 
 if t.TYPE_CHECKING:
-    from collections.abc import Generator, Iterable
-    from datetime import datetime
+    from collections.abc import Generator, Iterable, Iterator
 
     from singer_sdk.helpers.types import Context
 
@@ -30,20 +37,21 @@ STATE_EVERY = 1000  # records between STATE messages: the most a killed run re-r
 
 
 class AnalyticsStream(ResourceStream):
-    """A resource synced record by record, with a bookmark that only moves past written data."""
+    """A resource synced a page at a time, with a bookmark that only moves past written data."""
 
     _extracted_at: datetime | None = None
-    _bookmark = Bookmark()
+    _bookmark = Bookmark()  # in the last STATE written
+    _chunk = Bookmark()  # of the records encoded so far
+    _verbatim = True  # records go out as they came: nothing selects, maps or flattens them
     _records: RecordCounter | None = None
     _end: datetime | None = None  # exclusive upper bound of the replication key
-    _page_start: object = None  # the first record of the latest page: its types are checked
+    wait_clock = WaitClock()  # the run gives each sync its own; read by the pacing
 
     @override
     def request_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        for page in prefetched_pages(self, context):
+        for page in fetched_pages(self, context, self.wait_clock):
             self._extracted_at = page.extracted_at
-            self._page_start = page.records[0] if page.records else None
-            yield from page.records  # a page is good even when its cursor is not
+            yield from page.records
 
     @override
     def get_replication_key_signpost(self, context: Context | None = None) -> None:
@@ -85,23 +93,6 @@ class AnalyticsStream(ResourceStream):
         self._tap.mapper.register_raw_stream_schema(self.name, selected, self.primary_keys)
         self._stream_maps = None  # read again from the mapper
 
-    def _screened(
-        self,
-        raw: object,
-        record: dict[str, t.Any],
-        guard: SchemaGuard,
-        lines: list[bytes] | None,
-        *,
-        verbatim: bool,
-    ) -> tuple[dict[str, t.Any], bool]:
-        """Apply the schema contract to a record; return it and whether it can go verbatim."""
-        if raw is self._page_start:  # a sample: checking every value costs too much
-            guard.check_types(record)
-        if record.keys() <= guard.names:
-            return record, verbatim
-        record, grew = self._meet_unknown_fields(record, guard, lines)
-        return record, self._writes_records_verbatim() if grew else verbatim
-
     def _meet_unknown_fields(
         self, record: dict[str, t.Any], guard: SchemaGuard, lines: list[bytes] | None
     ) -> tuple[dict[str, t.Any], bool]:
@@ -128,46 +119,109 @@ class AnalyticsStream(ResourceStream):
             and not maps[0].flattening_enabled
         )
 
-    def _check_record(self, record: object, required: tuple[str, ...]) -> dict[str, t.Any]:
-        """Refuse a record without its key or replication value, naming what is missing."""
+    def _refusal(self, record: object, required: tuple[str, ...]) -> BadPageError:
+        """Say why a record is refused: not an object, or no key or replication value."""
         if not isinstance(record, dict):
-            msg = f"stream '{self.name}': a record is not an object: {record!r:.80}"
-            raise BadPageError(msg)
-        for field in required:
-            if record.get(field) is None:
-                msg = (
-                    f"stream '{self.name}': a record has no '{field}' "
-                    f"(id {record.get('id')!r}), so the tap cannot key or bookmark it; report it "
-                    "to the API provider"
-                )
-                raise BadPageError(msg)
-        return record
+            return BadPageError(f"stream '{self.name}': a record is not an object: {record!r:.80}")
+        field = next(field for field in required if record.get(field) is None)
+        return BadPageError(
+            f"stream '{self.name}': a record has no '{field}' (id {record.get('id')!r}), so the "
+            "tap cannot key or bookmark it; report it to the API provider"
+        )
 
-    def _prepared(
-        self,
-        raw: dict[str, t.Any],
-        required: tuple[str, ...],
-        context: Context | None,
-        *,
-        hooked: bool,
-    ) -> dict[str, t.Any] | None:
-        """Hand a record to post_process when a subclass overrides it, then check it."""
+    def _accepted(
+        self, page: list[t.Any], required: tuple[str, ...]
+    ) -> tuple[list[dict[str, t.Any]], Exception | None]:
+        """The records of a page up to the first one refused, and why that one is."""
+        bad = len(page)
+        if not all(map(isinstance, page, itertools.repeat(dict))):
+            bad = next(i for i, record in enumerate(page) if not isinstance(record, dict))
+        for field in required:  # a column at a time: one pass in C each
+            values = [record.get(field) for record in page[:bad]]
+            if None in values:
+                bad = values.index(None)
+        if bad == len(page):
+            return page, None
+        return page[:bad], self._refusal(page[bad], required)
+
+    def _post_processed(
+        self, page: list[dict[str, t.Any]], context: Context | None
+    ) -> list[dict[str, t.Any]]:
+        """Hand each record to post_process; keep those it returns."""
         # As in the SDK's loop, post_process sees the raw record: it may drop invalid ones.
-        record = self.post_process(raw, context) if hooked else raw
-        return None if record is None else self._check_record(record, required)
+        kept = (self.post_process(raw, context) for raw in page)
+        return [record for record in kept if record is not None]
 
-    def _encode(self, record: dict[str, t.Any], *, verbatim: bool) -> Iterable[bytes]:
+    def _record_line(self, record: dict[str, t.Any]) -> bytes:
+        """Encode one record's RECORD message as the SDK writes it, verbatim."""
+        message: dict[str, t.Any] = {
+            "type": "RECORD",
+            "stream": self.name,
+            "record": record,
+            "time_extracted": self._extracted_at,
+        }
+        if self._stream_version is not None:
+            message["version"] = self._stream_version
+        return encode_line(message)
+
+    def _page_lines(self, records: list[dict[str, t.Any]]) -> bytes:
+        """Encode a page of records' RECORD messages verbatim, in one call."""
+        name, extracted_at, version = self.name, self._extracted_at, self._stream_version
+        messages: list[dict[str, t.Any]]
+        if version is None:
+            messages = [
+                {"type": "RECORD", "stream": name, "record": r, "time_extracted": extracted_at}
+                for r in records
+            ]
+        else:
+            messages = [
+                {
+                    "type": "RECORD",
+                    "stream": name,
+                    "record": r,
+                    "time_extracted": extracted_at,
+                    "version": version,
+                }
+                for r in records
+            ]
+        return encode_lines(messages)
+
+    def _write(
+        self,
+        records: list[dict[str, t.Any]],
+        keyed: tuple[list[t.Any], list[datetime]] | None,
+        guard: SchemaGuard,
+        lines: list[bytes] | None,
+    ) -> list[dict[str, t.Any]]:
+        """Encode records under the schema contract, moving the bookmark; return them as written."""
+        guard.check_types(records[0])  # a sample a page: checking every value costs too much
+        if self._verbatim and all(map(guard.names.issuperset, records)):
+            if lines is not None:
+                lines.append(self._page_lines(records))
+            if keyed:
+                self._chunk.advance_to_latest(*keyed)
+            return records
+        written = []
+        for index, record in enumerate(records):  # one at a time: maps, or new fields
+            screened = record
+            if not record.keys() <= guard.names:
+                screened, grew = self._meet_unknown_fields(record, guard, lines)
+                if grew:
+                    self._verbatim = self._writes_records_verbatim()
+            if lines is not None:
+                lines.extend(self._encode(screened))
+            if keyed:  # record by record: a refusal further on keeps these written
+                values, instants = keyed
+                self._chunk.advance_to_latest(
+                    values[index : index + 1], instants[index : index + 1]
+                )
+            written.append(screened)
+        return written
+
+    def _encode(self, record: dict[str, t.Any]) -> Iterable[bytes]:
         """Encode a record's RECORD message line(s); its fields are all in the schema."""
-        if verbatim:
-            message: dict[str, t.Any] = {
-                "type": "RECORD",
-                "stream": self.name,
-                "record": record,
-                "time_extracted": self._extracted_at,
-            }
-            if self._stream_version is not None:
-                message["version"] = self._stream_version
-            return (encode_line(message),)
+        if self._verbatim:
+            return (self._record_line(record),)
         writer = self.run.writer
         return [writer.format_message(m) for m in self._generate_record_messages(record)]
 
@@ -194,28 +248,48 @@ class AnalyticsStream(ResourceStream):
         self._end = min((parse_instant(end, what="end") for end in ends if end), default=None)
         return None
 
-    def _checkpoint(self, lines: list[bytes], written: Bookmark, *, final: bool = False) -> None:
+    def _checkpoint(self, lines: list[bytes] | None, *, final: bool = False) -> None:
         """Write lines, then move the bookmark past them and write STATE."""
 
         def advance() -> dict[str, t.Any]:
             state = self.stream_state
-            if self.replication_key and written.value is not None:
-                self._bookmark.advance(written.value)
+            if self.replication_key and self._chunk.value is not None:
+                self._bookmark.advance(self._chunk.value)
                 state["replication_key"] = self.replication_key
                 state["replication_key_value"] = self._bookmark.value
             if final:
                 self._finalize_state(state)  # drops the starting value, as the SDK's loop does
             return dict(self.tap_state)
 
-        self.run.writer.checkpoint(lines, advance)
-        lines.clear()
+        self.run.writer.checkpoint(lines or (), advance)
+        if lines:
+            lines.clear()
 
-    def _records_to_sync(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        """Every record, or the first few of a --test run (ABORT_AT_RECORD_COUNT)."""
-        records = self.get_records(context)
-        limit = self.ABORT_AT_RECORD_COUNT
-        # A clean stop: the SDK's dry-run abort is an exception its Stream.sync logs as an error.
-        return records if limit is None else itertools.islice(records, limit)
+    def _pages(self, context: Context | None) -> Iterator[list[t.Any]]:
+        """The pages to sync, each with its extraction time set; a --test run's first few."""
+        limit = self.ABORT_AT_RECORD_COUNT  # a clean stop, not the SDK's abort exception
+        for page in self._all_pages(context):
+            if limit is None:
+                yield page
+                continue
+            yield page[:limit]
+            limit -= min(limit, len(page))
+            if not limit:
+                return
+
+    def _all_pages(self, context: Context | None) -> Iterator[list[t.Any]]:
+        """Every page of records, each with its extraction time set."""
+        if type(self).get_records is RESTStream.get_records and (
+            type(self).request_records is AnalyticsStream.request_records
+        ):
+            for page in fetched_pages(self, context, self.wait_clock):
+                self._extracted_at = page.extracted_at
+                yield page.records
+            return
+        records = iter(self.get_records(context))  # a subclass's records, in slices
+        while records_page := list(itertools.islice(records, self.resource.page_size or 100)):
+            self._extracted_at = datetime.now(UTC)
+            yield records_page
 
     def _begin_sync(self) -> None:
         """Set up the session and the starting point of this stream's sync."""
@@ -227,6 +301,27 @@ class AnalyticsStream(ResourceStream):
             raise InvalidStateError(problem)
         if self.replication_key:
             write_starting_replication_value(self.stream_state, self._start_value)
+        self._verbatim = self._writes_records_verbatim()
+        self._chunk = Bookmark()
+
+    def _checked(self, page: list[t.Any], required: tuple[str, ...]) -> CheckedPage:
+        """The records of a page before the first refused one or the window's end."""
+        records, refusal = self._accepted(page, required)
+        key = self.replication_key
+        if not key:
+            return CheckedPage(records, None, refusal)
+        values = [record[key] for record in records]
+        instants, bad = parse_instants(values, what=key)
+        if bad is not None:
+            records, values, refusal = records[: len(instants)], values[: len(instants)], bad
+        ended = False
+        if self._end is not None:
+            end = self._end
+            cut = next((i for i, instant in enumerate(instants) if instant >= end), None)
+            if cut is not None:  # sorted by the key: the rest belongs to the next window
+                records, values, instants = records[:cut], values[:cut], instants[:cut]
+                ended, refusal = True, None
+        return CheckedPage(records, (values, instants), refusal, window_ended=ended)
 
     @override
     def _sync_records(
@@ -235,48 +330,64 @@ class AnalyticsStream(ResourceStream):
         *,
         write_messages: bool = True,
     ) -> Generator[dict[str, t.Any], None, None]:
-        # Replaces the SDK's per-record loop (pinned to singer-sdk 0.54): bookmarks by
-        # instant, STATE every STATE_EVERY records, one locked writer, a verbatim fast path.
+        # Replaces the SDK's per-record loop (pinned to singer-sdk 0.54) with one a page at a
+        # time: checks, instants and RECORD encoding once a page, bookmarks by instant, STATE
+        # every STATE_EVERY records, one locked writer, verbatim when nothing maps records.
         # No partitions: no resource of the API is listed per parent or per partition.
         self._begin_sync()
         # post_process is the SDK's public per-record hook; skipped when nobody overrides it.
         hooked = type(self).post_process is not RESTStream.post_process
-        verbatim = self._writes_records_verbatim()
         stop = self.run.stop
-        writes = write_messages and self.selected
+        lines: list[bytes] | None = [] if write_messages and self.selected else None
         key = self.replication_key
         required = (*self.resource.primary_key, *((key,) if key else ()))
-        guard, end, key_name = self._schema_guard(), self._end, key or ""
-        lines: list[bytes] = []
-        chunk, last_value = Bookmark(), None
+        guard = self._schema_guard()
+        since_state = 0
         complete = False
         with self.get_record_counter() as counter, self.get_sync_timer():
             try:
-                for count, raw in enumerate(self._records_to_sync(context), start=1):
+                for page in self._pages(context):
                     if stop.is_set():
                         raise SyncInterruptedError(0)
-                    record = self._prepared(raw, required, context, hooked=hooked)
-                    if record is None:
-                        continue
-                    value = record[key] if key else None
-                    fresh = value != last_value  # ties need no second parse
-                    if fresh and end and parse_instant(value, what=key_name) >= end:
-                        break  # sorted by the key: the rest belongs to the next window
-                    if raw is self._page_start or not record.keys() <= guard.names:
-                        record, verbatim = self._screened(
-                            raw, record, guard, lines if writes else None, verbatim=verbatim
-                        )
-                    if fresh:  # after the checks: the bookmark never passes a record not written
-                        last_value = value
-                        chunk.advance(value, what=key_name)
-                    if writes:
-                        lines.extend(self._encode(record, verbatim=verbatim))
-                    counter.increment()
-                    if count % STATE_EVERY == 0:
-                        self._checkpoint(lines, chunk)
-                    yield record
+                    if hooked:
+                        page = self._post_processed(page, context)  # noqa: PLW2901
+                    checked = self._checked(page, required)
+                    while checked.records:  # in parts that end where STATE is due
+                        part, keyed = checked.take(STATE_EVERY - since_state)
+                        part = self._write(part, keyed, guard, lines)
+                        counter.increment(len(part))
+                        since_state += len(part)
+                        if since_state >= STATE_EVERY:
+                            self._checkpoint(lines)
+                            since_state = 0
+                        yield from part
+                    if checked.refusal is not None:
+                        raise checked.refusal
+                    if checked.window_ended:
+                        break
                 complete = self.ABORT_AT_RECORD_COUNT is None  # --test stops short, by plan
             finally:
-                self._checkpoint(lines, chunk, final=complete)
+                self._checkpoint(lines, final=complete)
         if complete and self.emit_activate_version_messages and self._stream_version is not None:
             self._write_activate_version_message(self._stream_version)
+
+
+@dataclass
+class CheckedPage:
+    """A page's records that passed the checks, with their replication values and instants."""
+
+    records: list[dict[str, t.Any]]
+    keyed: tuple[list[t.Any], list[datetime]] | None  # values and instants, record by record
+    refusal: Exception | None  # why the page stops short: the records after it are not synced
+    window_ended: bool = False  # the rest of the page, and the stream, is for a later window
+
+    def take(
+        self, count: int
+    ) -> tuple[list[dict[str, t.Any]], tuple[list[t.Any], list[datetime]] | None]:
+        """Remove and return the first `count` records, with their values and instants."""
+        part, self.records = self.records[:count], self.records[count:]
+        if self.keyed is None:
+            return part, None
+        values, instants = self.keyed
+        self.keyed = values[count:], instants[count:]
+        return part, (values[:count], instants[:count])

@@ -10,7 +10,6 @@ import logging
 import signal
 import sys
 import typing as t
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from functools import cached_property
 
 from singer_sdk import Tap
@@ -22,6 +21,7 @@ from tap_analytics import inference, redact, resources, settings
 from tap_analytics.auth import ClientCredentialsAuth
 from tap_analytics.errors import InvalidStateError, SyncIncompleteError, SyncInterruptedError
 from tap_analytics.output import LockedWriter
+from tap_analytics.pacing import PacedThreads
 from tap_analytics.progress import Progress
 from tap_analytics.retry import RetryPolicy
 from tap_analytics.run import RunContext
@@ -39,6 +39,7 @@ if t.TYPE_CHECKING:
     from tap_analytics.resources import Resource
 
 
+STOP_GRACE = 2.0  # seconds an interrupted run waits for its streams' last checkpoints
 SAMPLE_RECORDS = 200  # records read to infer a schema for a resource that declares none
 
 
@@ -199,27 +200,19 @@ class TapAnalytics(Tap):
         if problems:
             raise InvalidStateError("; ".join(problems))
         self._warn_of_future_bookmarks(selected)
-        failures: dict[str, BaseException] = {}
-        workers = min(int(self.config["max_parallel_streams"]), max(len(selected), 1))
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="stream")
         progress = Progress()
-        futures = {
-            pool.submit(self._sync_stream, stream, progress): stream.name for stream in selected
-        }
+        threads: PacedThreads[AnalyticsStream] = PacedThreads(
+            int(self.config["max_parallel_streams"]),
+            lambda stream: self._sync_stream(stream, progress),
+            progress.tick,
+        )
         try:
-            pending = set(futures)
-            while pending:  # collect failures as they happen; the other streams go on
-                done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
-                progress.tick()
-                for future in done:
-                    if (failure := future.exception()) is not None:
-                        failures[futures[future]] = failure
-            pool.shutdown(wait=True)
+            failures = threads.run(selected)  # failures are collected; the other streams go on
         except SyncInterruptedError:
             self.run.stop.set()
-            pool.shutdown(wait=True, cancel_futures=True)
+            threads.join(timeout=STOP_GRACE)  # their last checkpoints, unless a request hangs
             self._state_writer.write_state(self.state)
-            self.writer.flush()
+            self.writer.close()  # a stream still in a request writes nothing after this STATE
             raise
         self.writer.flush()
         for stream in selected:
@@ -336,7 +329,7 @@ class TapAnalytics(Tap):
     def _exit(cls, code: int, message: str, *args: object) -> t.NoReturn:
         """Log the verdict as the last line on stderr, without a traceback, and exit."""
         cls.logger.error(message, *args)
-        # A stopped stream's page fetcher (a daemon thread) may still finish a request:
+        # A stream stuck in a request when the run stopped (a daemon thread) may still finish:
         # nothing it logs may follow the verdict.
         logging.disable()
         sys.exit(code)

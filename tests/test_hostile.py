@@ -44,7 +44,9 @@ def last_line(run: Run) -> str:
 
 def test_completes_with_the_token_revoked_on_every_5th_request(sandbox):
     sandbox.add_fault({"kind": "revoke", "every": 5, "times": -1})
-    # Parallel streams, so that one revocation rejects several requests at once.
+    # Parallel streams, so that one revocation rejects several requests at once: they run
+    # side by side while they wait on the API.
+    sandbox.set_latency(20)
     run = run_tap(config_for(sandbox.base_url, page_size=10) | {"max_parallel_streams": 4})
     for stream in STREAMS:
         assert run.ids(stream) == all_ids(sandbox, stream)
@@ -79,6 +81,7 @@ def test_completes_while_another_client_fetches_a_token_every_300_ms(sandbox_fac
 def test_tokens_revoked_before_any_use_end_the_run_naming_the_likely_cause(sandbox):
     # Every data request revokes every token first: no token ever serves a request.
     sandbox.add_fault({"kind": "revoke", "times": -1})
+    sandbox.set_latency(50)  # streams that wait on the API run side by side
     run = run_cli(config_for(sandbox.base_url, max_retries=2) | {"max_parallel_streams": 4})
     assert run.returncode == 1
     line = last_line(run)

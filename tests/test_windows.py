@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from tap_analytics.prefetch import PAGES_AHEAD
 from tapkit import config_for, run_cli, run_tap, seed_config
 
 STREAMS = ("customers", "sessions", "events", "campaigns")
@@ -57,8 +56,8 @@ def test_a_stream_stops_reading_at_the_first_record_past_the_end(sandbox):
     assert run.ids("customers") == [r["id"] for r in records[:position]]
     requests = [r for r in sandbox.request_log() if r["path"] == "/v1/customers"]
     pages_read = position // 10 + 1
-    # The fetcher asks for a few pages ahead of the records being written, no more.
-    assert len(requests) <= pages_read + PAGES_AHEAD + 1
+    # A page is requested once the one before is written: none past the end's page.
+    assert len(requests) == pages_read
     assert len(requests) < len(records) // 10
 
 
