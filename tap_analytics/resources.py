@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import typing as t
 from dataclasses import dataclass
@@ -182,6 +183,7 @@ def resolve_fragments(schema: t.Any) -> t.Any:  # noqa: ANN401 - any JSON value
     return {key: resolve_fragments(value) for key, value in schema.items()}
 
 
+@functools.cache  # read once, not once a reference: each use is a deep copy
 def _fragments() -> dict[str, t.Any]:
     """The shared schema fragments."""
     text = (package_files.files("tap_analytics") / "schemas" / "fragments.json").read_text()

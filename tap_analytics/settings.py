@@ -112,7 +112,7 @@ CONFIG_JSONSCHEMA: dict[str, t.Any] = th.PropertiesList(
         th.IntegerType(minimum=1, maximum=32),
         default=DEFAULT_MAX_PARALLEL_STREAMS,
         title="Max parallel streams",
-        description="Streams synced at once; 1 syncs them one after another.",
+        description="Most streams synced at once, more only while they wait on the API.",
     ),
     th.Property(
         "log_metrics",

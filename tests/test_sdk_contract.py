@@ -32,7 +32,7 @@ from singer_sdk.singerlib.encoding.base import GenericSingerWriter
 import tap_analytics
 from tap_analytics.output import LockedWriter
 from tap_analytics.sync import AnalyticsStream
-from tap_analytics.tap import TapAnalytics
+from tap_analytics.tap import TapAnalytics, package_version
 from tapkit import config_for, parse_lines
 
 if t.TYPE_CHECKING:
@@ -60,15 +60,15 @@ CALLS: list[tuple[object, str, tuple[tuple[object, ...], dict[str, object]], str
     (Stream, "_generate_record_messages", call({}), "sync.py _encode"),
     (Stream, "_write_activate_version_message", call(1), "sync.py _sync_records"),
     (Stream, "_finalize_state", call({}), "sync.py _checkpoint"),
-    (Stream, "post_process", call({}, None), "sync.py _prepared"),
+    (Stream, "post_process", call({}, None), "sync.py _post_processed"),
     (Stream, "get_record_counter", call(), "sync.py _sync_records"),
     (Stream, "get_sync_timer", call(), "sync.py _sync_records"),
     (RESTStream, "__init__", call(None, name="", schema={}, path=""), "client.py ResourceStream"),
-    (RESTStream, "_request", call(None, None), "prefetch.py _fetch_pages"),
-    (RESTStream, "_prepare_request", call(context=None, page=None), "prefetch.py _fetch_pages"),
-    (RESTStream, "request_decorator", call(None), "prefetch.py _fetch_pages"),
-    (RESTStream, "get_http_request_counter", call(), "prefetch.py _fetch_pages"),
-    (RESTStream, "update_sync_costs", call(None, None, None), "prefetch.py _fetch_pages"),
+    (RESTStream, "_request", call(None, None), "pages.py fetched_pages"),
+    (RESTStream, "_prepare_request", call(context=None, page=None), "pages.py fetched_pages"),
+    (RESTStream, "request_decorator", call(None), "pages.py fetched_pages"),
+    (RESTStream, "get_http_request_counter", call(), "pages.py fetched_pages"),
+    (RESTStream, "update_sync_costs", call(None, None, None), "pages.py fetched_pages"),
     (sdk_state, "write_starting_replication_value", call({}, None), "sync.py _sync_records"),
 ]
 
@@ -117,20 +117,20 @@ SYNC_RECORDS_DUTIES = {
     "self.get_context_state": "no partitions",
     "self.selected": "writes only for selected streams",
     "self._write_starting_replication_value": "the helper, with the starting instant",
-    "self.get_records": "same records",
+    "self.get_records": "same records, a page at a time (_pages)",
     "self._check_max_record_limit": "same dry-run limit",
     "self.post_process": "called when a subclass overrides it",
     "self._process_record": "only feeds child streams: none",
     "self.state_manager": "only logs sort errors: bookmarks compare instants instead",
-    "self._write_record_message": "_encode: verbatim, else _generate_record_messages",
-    "self._increment_stream_state": "Bookmark.advance per written chunk",
+    "self._write_record_message": "_page_lines verbatim, else _encode a record at a time",
+    "self._increment_stream_state": "Bookmark.advance_to_latest per written part",
     "self.STATE_MSG_FREQUENCY": "STATE_EVERY",
     "self._write_state_message": "_checkpoint writes STATE with the records",
     "self._finalize_state": "_checkpoint(final=True)",
     "self.stream_state": "_checkpoint",
 }
 
-# What the SDK's RESTStream.request_records uses, and how prefetch.py covers each.
+# What the SDK's RESTStream.request_records uses, and how pages.py covers each.
 REQUEST_RECORDS_DUTIES = {
     "self.get_new_paginator": "same paginator",
     "self.request_decorator": "same retries around the same _request",
@@ -468,7 +468,7 @@ def test_the_dry_run_limit_stops_the_record_loop(sandbox: SandboxServer) -> None
             counts[message["stream"]] = counts.get(message["stream"], 0) + 1
     assert counts == dict.fromkeys(tap.streams, limit), (
         f"{SDK}: the dry run no longer stops each stream at ABORT_AT_RECORD_COUNT "
-        f"({counts}); tap_analytics/sync.py calls _check_max_record_limit per record"
+        f"({counts}); tap_analytics/sync.py _pages stops each stream there"
     )
 
 
@@ -483,13 +483,13 @@ def test_pages_are_requested_through_prepare_request_and_request(
     prepared = stream._prepare_request(context=None, page=paginator)
     assert isinstance(prepared, requests.PreparedRequest), (
         f"{SDK}: RESTStream._prepare_request no longer prepares a request; "
-        "tap_analytics/prefetch.py calls it per page"
+        "tap_analytics/pages.py calls it per page"
     )
     response = stream.request_decorator(stream._request)(prepared, None)
     assert response.status_code == requests.codes.ok
     assert response.request.headers["Authorization"].startswith("Bearer "), (
         f"{SDK}: RESTStream._request no longer applies the authenticator; "
-        "tap_analytics/prefetch.py sends every page with it"
+        "tap_analytics/pages.py sends every page with it"
     )
     assert len(list(stream.parse_response(response))) == 5
 
@@ -559,7 +559,7 @@ def test_mask_and_stream_maps_are_what_the_verbatim_path_checks() -> None:
             "request_records",
             ("self",),
             REQUEST_RECORDS_DUTIES,
-            "tap_analytics/prefetch.py",
+            "tap_analytics/pages.py",
         ),
     ],
     ids=["Tap.sync_all", "Stream._sync_records", "RESTStream.request_records"],
@@ -577,3 +577,10 @@ def test_the_replaced_sdk_loops_do_nothing_new(
         f"longer {sorted(set(expected) - found)}; {replacement} replaces it: do the same there "
         "(or say why not) and update this test's table"
     )
+
+
+def test_the_versions_logged_are_the_installed_ones() -> None:
+    # The tap reads them from METADATA itself (start-up), where the SDK asks importlib.
+    assert TapAnalytics.plugin_version == version("tap-analytics")
+    assert TapAnalytics.sdk_version == version("singer-sdk")
+    assert package_version("no-such-distribution") == "[could not be detected]"
