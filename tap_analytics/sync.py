@@ -131,18 +131,22 @@ class AnalyticsStream(ResourceStream):
 
     def _accepted(
         self, page: list[t.Any], required: tuple[str, ...]
-    ) -> tuple[list[dict[str, t.Any]], Exception | None]:
-        """The records of a page up to the first one refused, and why that one is."""
+    ) -> tuple[list[dict[str, t.Any]], list[t.Any], Exception | None]:
+        """The records of a page up to the first one refused, their values, and the refusal.
+
+        The values are the last required field's: the replication key's, when there is one.
+        """
         bad = len(page)
         if not all(map(isinstance, page, itertools.repeat(dict))):
             bad = next(i for i, record in enumerate(page) if not isinstance(record, dict))
-        for field in required:  # a column at a time: one pass in C each
-            values = [record.get(field) for record in page[:bad]]
+        values: list[t.Any] = []
+        for field in required:  # a column at a time, each in one pass of `map`
+            values = list(map(dict.get, page[:bad], itertools.repeat(field)))
             if None in values:
                 bad = values.index(None)
         if bad == len(page):
-            return page, None
-        return page[:bad], self._refusal(page[bad], required)
+            return page, values, None
+        return page[:bad], values[:bad], self._refusal(page[bad], required)
 
     def _post_processed(
         self, page: list[dict[str, t.Any]], context: Context | None
@@ -306,11 +310,10 @@ class AnalyticsStream(ResourceStream):
 
     def _checked(self, page: list[t.Any], required: tuple[str, ...]) -> CheckedPage:
         """The records of a page before the first refused one or the window's end."""
-        records, refusal = self._accepted(page, required)
+        records, values, refusal = self._accepted(page, required)  # the key is required last
         key = self.replication_key
         if not key:
             return CheckedPage(records, None, refusal)
-        values = [record[key] for record in records]
         instants, bad = parse_instants(values, what=key)
         if bad is not None:
             records, values, refusal = records[: len(instants)], values[: len(instants)], bad
