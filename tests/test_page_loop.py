@@ -34,13 +34,12 @@ def sync_pages(
 
     monkeypatch.setattr(AnalyticsStream, "_pages", given_pages)
     tap = TapAnalytics(config=config_for(sandbox.base_url, **config))
-    tap.writer.out = io.BytesIO()
+    out = tap.writer.out = io.BytesIO()
     failure = None
     try:
         tap.streams["customers"].sync()
     except Exception as exc:  # noqa: BLE001 - returned for the test to inspect
         failure = exc
-    out = t.cast("io.BytesIO", tap.writer.out)
     return parse_lines(out.getvalue()), failure
 
 
