@@ -84,6 +84,32 @@ table's heading names which form it was.
 - The latency-bound run shows whether requests overlap. Its critical path is the longest
   stream's pages one after another: no client can finish sooner.
 - Peak RSS counts as flat when it grows by at most {flat:.0f} % from the small run to the large.
+
+## Where the time goes, and what the tap does about it
+
+`benchmarks/profile_tap.py` shows where a contender spends its CPU, record by record.
+
+- **The page's trip through HTTP** is most of a record's cost, for the floor and the tap
+  alike: `requests`, urllib3 and `http.client` sending the request and reading the answer,
+  then msgspec decoding it. The tap sends every page through the SDK's `_prepare_request` and
+  `_request`, with its retries, at about the floor's cost a page.
+- **Records a page at a time.** The record loop checks a page's required fields a column at a
+  time, parses its `updated_at` values with one regular-expression match and
+  `datetime.fromisoformat`, checks its field names against the schema, and encodes all its
+  RECORD messages in one msgspec call. Records go one by one through the SDK's maps only when
+  stream maps, selection or flattening apply, or a record carries a field the schema lacks.
+- **One thread per stream.** Each stream's thread requests its own pages: handing pages over
+  from a separate fetcher thread cost more CPU than overlapping the wait saved.
+- **Streams side by side only while they wait.** Python threads that all compute take turns
+  on one interpreter lock, so four CPU-bound streams at once take longer than one after
+  another (compare the two floor forms). Another stream starts only while every running one
+  spends more than half its time waiting on the API (latency, retries, the throttle), up to
+  `max_parallel_streams`. CPU-bound runs thus sync streams in turn; in latency-bound runs all
+  of them run side by side after their first requests.
+- **Start-up** is importing singer-sdk, which imports much that a sync never uses (fsspec,
+  joblib, jsonschema's referencing). The `tap-analytics` command imports it with the garbage
+  collector paused, reads its own and the SDK's version from their METADATA headers rather
+  than parsing the whole files, and reads the shared schema fragments once.
 """
 
 
