@@ -86,7 +86,8 @@ def first_and_last(log: list[dict], stream: str) -> tuple[int, int]:
     return positions[0], positions[-1]
 
 
-def test_streams_that_wait_on_the_api_run_side_by_side(sandbox) -> None:
+def test_streams_that_wait_on_the_api_run_side_by_side(sandbox_factory) -> None:
+    sandbox = sandbox_factory(counts=dict.fromkeys(STREAMS, 300))  # 15 pages of 20 each
     sandbox.set_latency(30)
     run = run_tap(config_for(sandbox.base_url, page_size=20, max_parallel_streams=4))
     for stream in STREAMS:
