@@ -109,9 +109,10 @@ table's heading names which form it was.
 - **Start-up** is importing singer-sdk, which imports much that a sync never uses (fsspec,
   joblib, jsonschema's referencing). It is the largest part of the tap's extra wall time on the
   CPU-bound run (compare the tap's and the floor's start-up rows), and why that ratio sits near
-  its 1.3x goal, on one side or the other from run to run. The `tap-analytics` command imports it with the garbage
-  collector paused, reads its own and the SDK's version from their METADATA headers rather
-  than parsing the whole files, and reads the shared schema fragments once.
+  its 1.3x goal, on one side or the other from run to run. The `tap-analytics` command imports
+  singer-sdk with the garbage collector paused, reads its own and the SDK's version from their
+  METADATA headers rather than parsing the whole files, and reads the shared schema fragments
+  once.
 """
 
 
