@@ -57,13 +57,13 @@ def fetched_pages(
         request_counter.with_context(context)
         while True:
             request = stream._prepare_request(context=context, page=paginator)  # noqa: SLF001
-            cpu, clock.in_flight_since = time.thread_time(), time.monotonic()
+            cpu, sent = time.thread_time(), time.monotonic()
+            clock.in_flight_since = sent
             try:
                 response = fetch(request, context)
             finally:
-                answered = time.monotonic()
+                waited = time.monotonic() - sent - (time.thread_time() - cpu)
                 with clock.lock:
-                    waited = answered - clock.in_flight_since - (time.thread_time() - cpu)
                     clock.waited += waited
                     clock.requests += 1
                     clock.in_flight_since = None

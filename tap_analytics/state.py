@@ -10,15 +10,12 @@ from datetime import UTC, datetime
 from tap_analytics.errors import InvalidStateError
 
 # RFC 3339 section 5.6 date-time: T or t, an offset (Z, z or +hh:mm) always; ASCII digits only.
-_DATE_TIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}"
-    r"(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
-)
+_DATE, _OFFSET = r"[0-9]{4}-[0-9]{2}-[0-9]{2}", r"[+-][0-9]{2}:[0-9]{2}"
+_TIME = r"[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+_DATE_TIME = re.compile(f"{_DATE}[Tt]{_TIME}(?:[Zz]|{_OFFSET})")
 EXAMPLE = "2024-01-01T00:00:00Z"
 # A page of such values, one a line, as servers spell them (upper-case T and Z): one match.
-_UPPER = (
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:[0-9]{2})"
-)
+_UPPER = f"{_DATE}T{_TIME}(?:Z|{_OFFSET})"
 _PAGE_OF_DATE_TIMES = re.compile(f"{_UPPER}(?:\n{_UPPER})*")
 
 

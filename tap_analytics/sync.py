@@ -17,7 +17,7 @@ from typing_extensions import override
 from tap_analytics.client import ResourceStream
 from tap_analytics.errors import BadPageError, InvalidStateError, SyncInterruptedError
 from tap_analytics.evolution import Contract, SchemaGuard, widened
-from tap_analytics.output import encode_line, encode_lines
+from tap_analytics.output import encode_lines
 from tap_analytics.pages import WaitClock, fetched_pages
 from tap_analytics.progress import RecordCounter
 from tap_analytics.state import (
@@ -49,9 +49,14 @@ class AnalyticsStream(ResourceStream):
 
     @override
     def request_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        for records in self._fetched_pages(context):
+            yield from records
+
+    def _fetched_pages(self, context: Context | None) -> Iterator[list[dict[str, t.Any]]]:
+        """The API's pages of records, each with its extraction time set."""
         for page in fetched_pages(self, context, self.wait_clock):
             self._extracted_at = page.extracted_at
-            yield from page.records
+            yield page.records
 
     @override
     def get_replication_key_signpost(self, context: Context | None = None) -> None:
@@ -156,38 +161,16 @@ class AnalyticsStream(ResourceStream):
         kept = (self.post_process(raw, context) for raw in page)
         return [record for record in kept if record is not None]
 
-    def _record_line(self, record: dict[str, t.Any]) -> bytes:
-        """Encode one record's RECORD message as the SDK writes it, verbatim."""
-        message: dict[str, t.Any] = {
-            "type": "RECORD",
-            "stream": self.name,
-            "record": record,
-            "time_extracted": self._extracted_at,
-        }
-        if self._stream_version is not None:
-            message["version"] = self._stream_version
-        return encode_line(message)
-
     def _page_lines(self, records: list[dict[str, t.Any]]) -> bytes:
-        """Encode a page of records' RECORD messages verbatim, in one call."""
+        """Encode records' RECORD messages as the SDK writes them, verbatim, in one call."""
         name, extracted_at, version = self.name, self._extracted_at, self._stream_version
-        messages: list[dict[str, t.Any]]
-        if version is None:
-            messages = [
-                {"type": "RECORD", "stream": name, "record": r, "time_extracted": extracted_at}
-                for r in records
-            ]
-        else:
-            messages = [
-                {
-                    "type": "RECORD",
-                    "stream": name,
-                    "record": r,
-                    "time_extracted": extracted_at,
-                    "version": version,
-                }
-                for r in records
-            ]
+        messages: list[dict[str, t.Any]] = [
+            {"type": "RECORD", "stream": name, "record": r, "time_extracted": extracted_at}
+            for r in records
+        ]
+        if version is not None:  # a replace disposition's records carry their version
+            for message in messages:
+                message["version"] = version
         return encode_lines(messages)
 
     def _write(
@@ -225,7 +208,7 @@ class AnalyticsStream(ResourceStream):
     def _encode(self, record: dict[str, t.Any]) -> Iterable[bytes]:
         """Encode a record's RECORD message line(s); its fields are all in the schema."""
         if self._verbatim:
-            return (self._record_line(record),)
+            return (self._page_lines([record]),)
         writer = self.run.writer
         return [writer.format_message(m) for m in self._generate_record_messages(record)]
 
@@ -286,9 +269,7 @@ class AnalyticsStream(ResourceStream):
         if type(self).get_records is RESTStream.get_records and (
             type(self).request_records is AnalyticsStream.request_records
         ):
-            for page in fetched_pages(self, context, self.wait_clock):
-                self._extracted_at = page.extracted_at
-                yield page.records
+            yield from self._fetched_pages(context)
             return
         records = iter(self.get_records(context))  # a subclass's records, in slices
         while records_page := list(itertools.islice(records, self.resource.page_size or 100)):
