@@ -7,15 +7,23 @@ import threading
 import time
 import typing as t
 
-from tap_analytics.pages import WaitClock
-
 if t.TYPE_CHECKING:
     from collections.abc import Callable
+
+    from tap_analytics.pages import WaitClock
 
 MOSTLY_WAITING = 0.5  # share of its time a stream waits on the API before another starts
 JUDGED_AFTER = 0.02  # seconds a stream runs before its share is judged, answered or not
 POLL_SECONDS = 0.01  # between looks at the running streams' shares while others queue
 TICK_SECONDS = 0.5  # between progress ticks otherwise
+
+
+class Clocked(t.Protocol):
+    """A sync with the clock of what it waited on."""
+
+    @property
+    def clock(self) -> WaitClock:
+        """The sync's wait clock."""
 
 
 class Paced(t.Protocol):
@@ -25,7 +33,8 @@ class Paced(t.Protocol):
     def name(self) -> str:
         """The stream's name."""
 
-    wait_clock: WaitClock
+    def begin_sync(self) -> Clocked:
+        """Begin a new sync of the stream."""
 
 
 def may_start(clocks: t.Collection[WaitClock], cap: int, now: float) -> bool:
@@ -83,7 +92,7 @@ class PacedThreads(t.Generic[S]):
 
     def _start(self, stream: S) -> None:
         """Start a stream's sync in a thread of its own."""
-        stream.wait_clock = clock = WaitClock()
+        clock = stream.begin_sync().clock
         # A daemon: a stream stuck in a request or a backoff wait must not hold up the exit
         # of an interrupted run (its records since the last STATE are simply re-read).
         thread = threading.Thread(
