@@ -32,7 +32,8 @@ from singer_sdk.singerlib.encoding.base import GenericSingerWriter
 import tap_analytics
 from tap_analytics.output import LockedWriter
 from tap_analytics.sync import AnalyticsStream
-from tap_analytics.tap import TapAnalytics, package_version
+from tap_analytics.tap import TapAnalytics
+from tap_analytics.version import package_version
 from tapkit import config_for, parse_lines
 
 if t.TYPE_CHECKING:
@@ -54,8 +55,7 @@ def call(*args: object, **kwargs: object) -> tuple[tuple[object, ...], dict[str,
 CALLS: list[tuple[object, str, tuple[tuple[object, ...], dict[str, object]], str]] = [
     (PluginBase, "_validate_config", call(raise_errors=True), "tap.py _validate_config"),
     (Tap, "_reset_state_progress_markers", call(), "tap.py sync_all"),
-    (Tap, "_set_compatible_replication_methods", call(), "tap.py sync_all"),
-    (Stream, "log_sync_costs", call(), "tap.py sync_all"),
+    (Stream, "log_sync_costs", call(), "sync_all.py sync_selected"),
     (Stream, "_check_max_record_limit", call(0), "sync.py _sync_records"),
     (Stream, "_generate_record_messages", call({}), "sync.py _encode"),
     (Stream, "_write_activate_version_message", call(1), "sync.py _sync_records"),
@@ -94,18 +94,18 @@ ATTRIBUTES = [
 # What the SDK's Tap.sync_all uses, and how the tap's parallel sync_all covers each.
 SYNC_ALL_DUTIES = {
     "self._reset_state_progress_markers": "called by tap.py sync_all",
-    "self._set_compatible_replication_methods": "called by tap.py sync_all",
-    "self.state": "written first by tap.py sync_all when not empty",
-    "self._state_writer": "writes the first and the interrupted STATE in tap.py sync_all",
-    "self.streams": "tap.py sync_all syncs the selected ones",
+    "self._set_compatible_replication_methods": "only acts on child streams: none",
+    "self.state": "written first by sync_all.py when not empty",
+    "self._state_writer": "the public state_writer writes the first and the interrupted STATE",
+    "self.streams": "sync_all.py syncs the selected ones",
     "self.logger": "only logs skipped and child streams: none are synced",
-    "stream.selected": "tap.py sync_all syncs only selected streams",
+    "stream.selected": "sync_all.py syncs only selected streams",
     "stream.has_selected_descendents": "no resource has child streams",
     "stream.parent_stream_type": "no resource has child streams",
     "stream.name": "only in log lines",
-    "stream.sync": "tap.py _sync_stream, one stream per worker thread",
+    "stream.sync": "sync_all.py sync_stream, one stream per worker thread",
     "stream.finalize_state_progress_markers": "sync.py _checkpoint(final=True) finalizes",
-    "stream.log_sync_costs": "called by tap.py sync_all for every synced stream",
+    "stream.log_sync_costs": "called by sync_all.py for every synced stream",
 }
 
 # What the SDK's Stream._sync_records uses, and how sync.py's record loop covers each.
@@ -375,7 +375,7 @@ def test_the_config_view_shows_what_validation_fills_into_config() -> None:
     tap._config["page_size"] = 7
     assert tap.config["page_size"] == 7, (
         f"{SDK}: Tap.config is no longer a view of Tap._config; tap_analytics/tap.py "
-        "fills defaults into _config"
+        "sets _config to the checked copy of the settings, defaults filled"
     )
 
 
@@ -398,7 +398,6 @@ def test_progress_markers_are_reset_by_the_tap_helper() -> None:
         config=config_for(OFFLINE),
         state={"bookmarks": {"customers": {"progress_markers": {"replication_key": "x"}}}},
     )
-    tap._set_compatible_replication_methods()
     tap._reset_state_progress_markers()
     assert tap.state["bookmarks"]["customers"] == {}, (
         f"{SDK}: Tap._reset_state_progress_markers no longer clears progress markers; "
@@ -409,10 +408,10 @@ def test_progress_markers_are_reset_by_the_tap_helper() -> None:
 def test_the_state_writer_writes_through_the_taps_writer() -> None:
     tap = offline_tap()
     assert isinstance(tap.message_writer, LockedWriter)
-    tap._state_writer.write_state({"bookmarks": {"customers": {}}})
+    tap.state_writer.write_state({"bookmarks": {"customers": {}}})
     assert written(tap) == [{"type": "STATE", "value": {"bookmarks": {"customers": {}}}}], (
-        f"{SDK}: Tap._state_writer no longer writes STATE through the message writer; "
-        "tap_analytics/tap.py sync_all writes the first STATE with it"
+        f"{SDK}: Tap.state_writer no longer writes STATE through the message writer; "
+        "tap_analytics/sync_all.py writes the first and the interrupted STATE with it"
     )
 
 
@@ -552,7 +551,7 @@ def test_mask_and_stream_maps_are_what_the_verbatim_path_checks() -> None:
 @pytest.mark.parametrize(
     ("owner", "name", "receivers", "expected", "replacement"),
     [
-        (Tap, "sync_all", ("self", "stream"), SYNC_ALL_DUTIES, "tap_analytics/tap.py sync_all"),
+        (Tap, "sync_all", ("self", "stream"), SYNC_ALL_DUTIES, "tap_analytics/sync_all.py"),
         (Stream, "_sync_records", ("self",), SYNC_RECORDS_DUTIES, "tap_analytics/sync.py"),
         (
             RESTStream,
