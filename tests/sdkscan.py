@@ -76,14 +76,19 @@ def sdk_bases(cls: type) -> list[type]:
     return [base for base in cls.__mro__[1:] if base.__module__.startswith("singer_sdk")]
 
 
-@functools.cache
+_DEFINED: dict[type, frozenset[str]] = {}
+
+
 def defined_by_sdk_class(cls: type) -> frozenset[str]:
     """The names an SDK class's own source defines."""
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):  # a class made at run time (typing.Generic and the like)
-        return frozenset(vars(cls))
-    return frozenset(assigned_names(ast.parse(inspect.cleandoc("\n" + source))))
+    if cls not in _DEFINED:
+        try:
+            tree = ast.parse(inspect.cleandoc("\n" + inspect.getsource(cls)))
+        except (OSError, TypeError):  # a class made at run time (typing.Generic and the like)
+            _DEFINED[cls] = frozenset(vars(cls))
+        else:
+            _DEFINED[cls] = frozenset(assigned_names(tree))
+    return _DEFINED[cls]
 
 
 def inherited_from_sdk(cls: type, name: str) -> type | None:
