@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from singer_sdk.helpers.types import Context
 
@@ -28,6 +28,8 @@ class Page:
 class WaitClock:
     """How long a stream has spent waiting on the API (answers, retries), not computing."""
 
+    now: Callable[[], float] = time.monotonic  # tests pass fakes of both clocks (and `started`)
+    cpu: Callable[[], float] = time.thread_time  # this thread's CPU time
     started: float = field(default_factory=time.monotonic)
     waited: float = 0.0  # seconds of finished requests not spent on this thread's CPU
     requests: int = 0
@@ -57,12 +59,12 @@ def fetched_pages(
         request_counter.with_context(context)
         while True:
             request = stream._prepare_request(context=context, page=paginator)  # noqa: SLF001
-            cpu, sent = time.thread_time(), time.monotonic()
+            cpu, sent = clock.cpu(), clock.now()
             clock.in_flight_since = sent
             try:
                 response = fetch(request, context)
             finally:
-                waited = time.monotonic() - sent - (time.thread_time() - cpu)
+                waited = clock.now() - sent - (clock.cpu() - cpu)
                 with clock.lock:
                     clock.waited += waited
                     clock.requests += 1

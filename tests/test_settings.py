@@ -65,7 +65,7 @@ def test_the_settings_passed_in_are_left_as_they_were():
     assert type(passed["request_timeout"]) is Decimal
     assert tap.config["scope"] == "read"
     assert tap.config["page_size"] == 100
-    assert tap.config["request_timeout"] == 2.5  # noqa: PLR2004
+    assert tap.config["request_timeout"] == 2.5
 
 
 def test_settings_from_environment(sandbox, monkeypatch):
