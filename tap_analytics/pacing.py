@@ -7,23 +7,15 @@ import threading
 import time
 import typing as t
 
+from tap_analytics.pages import WaitClock
+
 if t.TYPE_CHECKING:
     from collections.abc import Callable
-
-    from tap_analytics.pages import WaitClock
 
 MOSTLY_WAITING = 0.5  # share of its time a stream waits on the API before another starts
 JUDGED_AFTER = 0.02  # seconds a stream runs before its share is judged, answered or not
 POLL_SECONDS = 0.01  # between looks at the running streams' shares while others queue
 TICK_SECONDS = 0.5  # between progress ticks otherwise
-
-
-class Clocked(t.Protocol):
-    """A sync with the clock of what it waited on."""
-
-    @property
-    def clock(self) -> WaitClock:
-        """The sync's wait clock."""
 
 
 class Paced(t.Protocol):
@@ -33,8 +25,8 @@ class Paced(t.Protocol):
     def name(self) -> str:
         """The stream's name."""
 
-    def begin_sync(self) -> Clocked:
-        """Begin a new sync of the stream."""
+    def begin_sync(self, clock: WaitClock) -> object:
+        """Begin a new sync of the stream, its waits counted by `clock`."""
 
 
 def may_start(clocks: t.Collection[WaitClock], cap: int, now: float) -> bool:
@@ -56,11 +48,18 @@ S = t.TypeVar("S", bound=Paced)
 class PacedThreads(t.Generic[S]):
     """Syncs streams in daemon threads, at most `cap` at once, paced by what they wait on."""
 
-    def __init__(self, cap: int, sync: Callable[[S], None], tick: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        cap: int,
+        sync: Callable[[S], None],
+        tick: Callable[[], None],
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
         """Sync each stream with `sync`; call `tick` often from the waiting thread."""
         self.cap = max(cap, 1)
         self.sync = sync
         self.tick = tick
+        self.now = now  # the wall clock the streams' shares are judged by
         self.running: dict[str, tuple[threading.Thread, WaitClock]] = {}
         self._finished: queue.Queue[tuple[str, BaseException | None]] = queue.Queue()
 
@@ -69,7 +68,7 @@ class PacedThreads(t.Generic[S]):
         queued, failures = list(streams), {}
         while queued or self.running:
             clocks = [clock for _, clock in self.running.values()]
-            if queued and may_start(clocks, self.cap, time.monotonic()):
+            if queued and may_start(clocks, self.cap, self.now()):
                 self._start(queued.pop(0))
                 continue
             poll = POLL_SECONDS if queued and len(self.running) < self.cap else TICK_SECONDS
@@ -92,7 +91,8 @@ class PacedThreads(t.Generic[S]):
 
     def _start(self, stream: S) -> None:
         """Start a stream's sync in a thread of its own."""
-        clock = stream.begin_sync().clock
+        clock = WaitClock(now=self.now, started=self.now())
+        stream.begin_sync(clock)
         # A daemon: a stream stuck in a request or a backoff wait must not hold up the exit
         # of an interrupted run (its records since the last STATE are simply re-read).
         thread = threading.Thread(

@@ -216,12 +216,15 @@ class AnalyticsStream(ResourceStream):
             return str(exc)
         return None
 
-    def _planned_sync(self) -> StreamSync:
+    def _planned_sync(self, clock: WaitClock | None = None) -> StreamSync:
         """This stream's next sync, from its state and the settings; refuse a bad bookmark."""
         state = self.stream_state
         initial = copy.deepcopy(dict(state))
         if self.resource.incremental is None:
-            return StreamSync(None, None, Bookmark(), initial, [Read(None, None)])
+            clock = clock or WaitClock()
+            return StreamSync(
+                None, None, Bookmark(), initial, [Read(None, None, clock=clock)], clock
+            )
         bookmark = state.get("replication_key_value")
         try:
             start = starting_value(
@@ -239,7 +242,7 @@ class AnalyticsStream(ResourceStream):
         # Both were validated with the settings; the earlier one closes the window.
         end = min((parse_instant(end, what="end") for end in ends if end), default=None)
         stored = Bookmark(bookmark if isinstance(bookmark, str) else None)
-        sync = StreamSync(start, end, stored, initial, reads=[])
+        sync = StreamSync(start, end, stored, initial, reads=[], clock=clock or WaitClock())
         read = Read(start, end, clock=sync.clock)
         if keys := self._keys_at(stored, start):  # delivered there: skipped, and kept
             read.skip, read.position = frozenset(map(hashable, keys)), Position(start, keys)
@@ -262,13 +265,13 @@ class AnalyticsStream(ResourceStream):
             return []  # start_date or initial_value is later: nothing to skip
         return list(keys)
 
-    def begin_sync(self) -> StreamSync:
+    def begin_sync(self, clock: WaitClock | None = None) -> StreamSync:
         """Begin a new sync of this stream: its own state object, the session set up."""
         session = self.requests_session
         # Resolve proxies once: requests would otherwise look them up on every request.
         session.proxies = requests.utils.get_environ_proxies(self.url_base)
         session.trust_env = False
-        sync = self.current = self._planned_sync()
+        sync = self.current = self._planned_sync(clock)
         if self.replication_key:
             write_starting_replication_value(self.stream_state, sync.start)
         sync.verbatim = self._writes_records_verbatim()
