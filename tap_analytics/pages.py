@@ -52,7 +52,7 @@ def fetched_pages(
 ) -> Iterator[Page]:
     """Yield a stream's pages in order, each requested once the one before is handled."""
     # No fetcher thread: its hand-offs cost more CPU a record than the overlap saved here;
-    # latency is hidden by syncing streams side by side instead (see tap.py).
+    # latency is hidden by syncing streams side by side instead (see sync_all.py).
     paginator = stream.get_new_paginator()
     fetch = stream.request_decorator(stream._request)  # noqa: SLF001 - the SDK's one request
     with stream.get_http_request_counter() as request_counter:
