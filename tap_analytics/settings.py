@@ -24,6 +24,7 @@ DEFAULT_MAX_RETRIES = 3
 DEFAULT_BACKOFF_FACTOR = 2.0
 DEFAULT_REQUEST_TIMEOUT = 30.0
 DEFAULT_MAX_PARALLEL_STREAMS = 4
+DEFAULT_MAX_PARALLEL_REQUESTS = 1  # slices off by default: see docs/performance.md
 TOKEN_PATH = "/oauth/v1/token"  # noqa: S105 - a URL path, not a secret
 SYNC_SETTINGS = ("client_id", "client_secret", "base_url")  # discovery needs none of them
 
@@ -113,6 +114,16 @@ CONFIG_JSONSCHEMA: dict[str, t.Any] = th.PropertiesList(
         default=DEFAULT_MAX_PARALLEL_STREAMS,
         title="Max parallel streams",
         description="Most streams synced at once, more only while they wait on the API.",
+    ),
+    th.Property(
+        "max_parallel_requests",
+        th.IntegerType(minimum=1, maximum=64),
+        default=DEFAULT_MAX_PARALLEL_REQUESTS,
+        title="Max parallel requests",
+        description=(
+            "Most requests in flight at once across the run: past one a stream, a stream's "
+            "range of updated_at is split into slices read side by side."
+        ),
     ),
     th.Property(
         "log_metrics",

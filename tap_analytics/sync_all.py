@@ -29,6 +29,7 @@ def sync_selected(tap: Tap, run: RunContext, max_parallel_streams: int) -> None:
     if problems:
         raise InvalidStateError("; ".join(problems))
     warn_of_future_bookmarks(selected, tap.logger)
+    run.slots.expect(len(selected))  # each stream's first request is kept for it
     progress = Progress()
 
     def sync_stream(stream: AnalyticsStream) -> None:
