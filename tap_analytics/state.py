@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import typing as t
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from tap_analytics.errors import InvalidStateError
 
@@ -17,6 +17,11 @@ EXAMPLE = "2024-01-01T00:00:00Z"
 # A page of such values, one a line, as servers spell them (upper-case T and Z): one match.
 _UPPER = f"{_DATE}T{_TIME}(?:Z|{_OFFSET})"
 _PAGE_OF_DATE_TIMES = re.compile(f"{_UPPER}(?:\n{_UPPER})*")
+# Only a date-time on the first or last day of the calendar can leave it once in UTC.
+_EDGE_DAYS = ("0001-01-01", "9999-12-31")
+# How far ahead of this machine's clock a replication value may lie and still move a bookmark:
+# the clock skew allowed between the API's servers and this machine.
+CLOCK_TOLERANCE = timedelta(minutes=5)
 
 
 class BadBookmarkError(ValueError):
@@ -27,7 +32,14 @@ def parse_instant(value: object, *, what: str) -> datetime:
     """Parse an RFC 3339 date-time with an offset into an aware UTC datetime, or refuse it."""
     parsed = _date_time(value)
     if parsed is not None:
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # 9999-12-31T23:59:59-01:00 is in year 10000 in UTC
+            msg = (
+                f"{what} lies outside the years 1 to 9999 in UTC: {value!r} (an instant from "
+                "0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z)"
+            )
+            raise BadBookmarkError(msg) from None
     if not isinstance(value, str):
         msg = f"{what} must be an RFC 3339 timestamp string such as {EXAMPLE}, not {value!r}"
         raise BadBookmarkError(msg)
@@ -53,7 +65,9 @@ def parse_instants(
 ) -> tuple[list[datetime], BadBookmarkError | None]:
     """Parse a page's values in order; on a bad one, those before it and the error."""
     try:
-        if _PAGE_OF_DATE_TIMES.fullmatch("\n".join(values)) is not None:
+        text = "\n".join(values)
+        edge = any(day in text for day in _EDGE_DAYS)  # may leave the calendar in UTC
+        if not edge and _PAGE_OF_DATE_TIMES.fullmatch(text) is not None:
             return list(map(datetime.fromisoformat, values)), None  # aware: they compare
     except (TypeError, ValueError):  # not all strings, or an impossible date: find which
         pass
@@ -88,11 +102,30 @@ class Bookmark:
             self.value, self.instant = t.cast("str", value), instant
 
     def advance_to_latest(self, values: list[t.Any], instants: list[datetime]) -> None:
-        """Move forward to the latest of a page's values, given their parsed instants."""
-        if instants:
-            latest = max(range(len(instants)), key=instants.__getitem__)  # the first of ties
-            if self.instant is None or instants[latest] > self.instant:
-                self.value, self.instant = values[latest], instants[latest]
+        """Move forward to the latest of a page's values, leaving out those ahead of the clock."""
+        positions = range(len(instants))
+        latest = max(positions, key=instants.__getitem__, default=None)  # the first of ties
+        if latest is None or (self.instant is not None and instants[latest] <= self.instant):
+            return
+        if instants[latest] > (limit := clock_limit()):
+            kept = [i for i in positions if instants[i] <= limit]
+            latest = max(kept, key=instants.__getitem__, default=None)
+            if latest is None or (self.instant is not None and instants[latest] <= self.instant):
+                return
+        self.value, self.instant = values[latest], instants[latest]
+
+
+def clock_limit() -> datetime:
+    """The latest instant a bookmark may hold now: this machine's clock plus CLOCK_TOLERANCE."""
+    return datetime.now(UTC) + CLOCK_TOLERANCE
+
+
+def ahead_of_clock(instants: list[datetime]) -> list[int]:
+    """Positions of the instants past clock_limit(): their records never move a bookmark."""
+    limit = clock_limit()
+    if not instants or max(instants) <= limit:
+        return []
+    return [i for i, instant in enumerate(instants) if instant > limit]
 
 
 def starting_value(*candidates: tuple[str, object]) -> str | None:

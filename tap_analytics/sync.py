@@ -21,8 +21,10 @@ from tap_analytics.output import encode_lines
 from tap_analytics.pages import WaitClock, fetched_pages
 from tap_analytics.progress import RecordCounter
 from tap_analytics.state import (
+    CLOCK_TOLERANCE,
     BadBookmarkError,
     Bookmark,
+    ahead_of_clock,
     parse_instant,
     parse_instants,
     starting_value,
@@ -181,7 +183,6 @@ class AnalyticsStream(ResourceStream):
         lines: list[bytes] | None,
     ) -> list[dict[str, t.Any]]:
         """Encode records under the schema contract, moving the bookmark; return them as written."""
-        guard.check_types(records[0])  # a sample a page: checking every value costs too much
         if self._verbatim and all(map(guard.names.issuperset, records)):
             if lines is not None:
                 lines.append(self._page_lines(records))
@@ -289,15 +290,25 @@ class AnalyticsStream(ResourceStream):
         self._verbatim = self._writes_records_verbatim()
         self._chunk = Bookmark()
 
-    def _checked(self, page: list[t.Any], required: tuple[str, ...]) -> CheckedPage:
+    def _checked(
+        self, page: list[t.Any], required: tuple[str, ...], guard: SchemaGuard
+    ) -> CheckedPage:
         """The records of a page before the first refused one or the window's end."""
         records, values, refusal = self._accepted(page, required)  # the key is required last
+        typed, type_refusal = guard.first_refused(records)
+        if type_refusal is not None:
+            records, values, refusal = records[:typed], values[:typed], type_refusal
         key = self.replication_key
         if not key:
             return CheckedPage(records, None, refusal)
         instants, bad = parse_instants(values, what=key)
         if bad is not None:
-            records, values, refusal = records[: len(instants)], values[: len(instants)], bad
+            at = len(instants)
+            refusal = BadPageError(
+                f"stream '{self.name}': record {records[at].get('id')!r} refused: {bad}; the tap "
+                "cannot bookmark it: report it to the API provider"
+            )
+            records, values = records[:at], values[:at]
         ended = False
         if self._end is not None:
             end = self._end
@@ -305,7 +316,24 @@ class AnalyticsStream(ResourceStream):
             if cut is not None:  # sorted by the key: the rest belongs to the next window
                 records, values, instants = records[:cut], values[:cut], instants[:cut]
                 ended, refusal = True, None
+        self._warn_ahead_of_clock(records, values, instants)
         return CheckedPage(records, (values, instants), refusal, window_ended=ended)
+
+    def _warn_ahead_of_clock(
+        self, records: list[dict[str, t.Any]], values: list[t.Any], instants: list[datetime]
+    ) -> None:
+        """Name each record to be written whose replication value will not move the bookmark."""
+        for index in ahead_of_clock(instants):
+            self.logger.warning(
+                "stream '%s': record %r has %s %s, more than %g minutes ahead of this "
+                "machine's clock; written, but the bookmark stays before it (the next run reads "
+                "it again)",
+                self.name,
+                records[index].get("id"),
+                self.replication_key,
+                values[index],
+                CLOCK_TOLERANCE.total_seconds() / 60,
+            )
 
     @override
     def _sync_records(
@@ -335,7 +363,7 @@ class AnalyticsStream(ResourceStream):
                         raise SyncInterruptedError(0)
                     if hooked:
                         page = self._post_processed(page, context)  # noqa: PLW2901
-                    checked = self._checked(page, required)
+                    checked = self._checked(page, required, guard)
                     while checked.records:  # in parts that end where STATE is due
                         part, keyed = checked.take(STATE_EVERY - since_state)
                         part = self._write(part, keyed, guard, lines)

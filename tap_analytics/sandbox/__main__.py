@@ -39,8 +39,10 @@ fault rules fire in the order added; keys: kind, path (default: every /v1/ path)
     tokens, then answer), html (200 HTML), garbage (200 broken JSON), hang (never answer)
   on a good answer: empty (no records, same position), no_data, data_not_list,
     missing_field (remove `field` from the first record), repeat_cursor, truncated
-field_overrides: [{"resource": R, "name": F, "value": V, "since": RFC 3339 (default now)}]
-  serves F = V on records with updated_at >= since; /_sandbox/update moves records past it
+field_overrides: [{"resource": R, "name": F, "value": V, "since": RFC 3339 (default now),
+                   "ids": [id, ...] (only these records), "raw": true (V is JSON text)}]
+  serves F = V on records with updated_at >= since (or on `ids` only, updated_at allowed);
+  /_sandbox/update moves records past `since`
 resources: customers, sessions, events, campaigns, and `resource` (customer-shaped records
   for declared resources)
 """
