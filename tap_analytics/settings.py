@@ -260,21 +260,25 @@ def _window_errors(config: dict[str, t.Any]) -> list[str]:
 
 
 def _plain_numbers(value: t.Any) -> t.Any:  # noqa: ANN401 - any JSON value
-    """Turn the Decimals the SDK's config reader makes into floats, recursively."""
+    """A copy with the Decimals the SDK's config reader makes turned into floats."""
     if isinstance(value, Decimal):
         return float(value)
-    if isinstance(value, dict):
+    if isinstance(value, t.Mapping):
         return {key: _plain_numbers(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_plain_numbers(item) for item in value]
     return value
 
 
-def validate(config: dict[str, t.Any], schema: dict[str, t.Any]) -> list[str]:
-    """Validate settings, filling defaults; return one clear line per problem."""
-    config.update(_plain_numbers(config))
-    for name in [name for name, value in config.items() if value is None]:
-        del config[name]  # null is not set, as Meltano passes it (the SDK's mapper fails on it)
+def validated(
+    settings: t.Mapping[str, t.Any], schema: dict[str, t.Any]
+) -> tuple[dict[str, t.Any], list[str]]:
+    """Settings as a run reads them (defaults filled) and one clear line per problem.
+
+    The settings passed in are left as they are: the result is a copy.
+    """
+    # null is not set, as Meltano passes it (the SDK's mapper fails on it)
+    config = {name: value for name, value in _plain_numbers(settings).items() if value is not None}
     errors = fold_client_block(config)
     validator = jsonschema.Draft7Validator(schema)
     errors += [_describe(e, schema) for e in validator.iter_errors(config)]
@@ -297,7 +301,7 @@ def validate(config: dict[str, t.Any], schema: dict[str, t.Any]) -> list[str]:
                 "which would send the client secret and access tokens unencrypted; use "
                 "https://, or set allow_insecure_http to true"
             )
-    return sorted(set(errors), key=errors.index)
+    return config, sorted(set(errors), key=errors.index)
 
 
 def missing_for_sync(config: dict[str, t.Any]) -> list[str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import typing as t
+from decimal import Decimal
 
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
@@ -47,6 +49,23 @@ def test_defaults_and_token_url():
     assert tap.config["page_size"] == 100
     assert tap.config["max_retries"] == 3
     assert tap.config["token_url"] == "https://api.test/oauth/v1/token"
+
+
+def test_the_settings_passed_in_are_left_as_they_were():
+    """The run reads a checked copy: nulls, the client block and defaults stay out of the dict."""
+    passed = {
+        **config_for("https://api.test/"),
+        "scope": None,
+        "client": {"auth": {"scope": "read"}},
+        "request_timeout": Decimal("2.5"),
+    }
+    before = copy.deepcopy(passed)
+    tap = TapAnalytics(config=passed, validate_config=True)
+    assert passed == before
+    assert type(passed["request_timeout"]) is Decimal
+    assert tap.config["scope"] == "read"
+    assert tap.config["page_size"] == 100
+    assert tap.config["request_timeout"] == 2.5
 
 
 def test_settings_from_environment(sandbox, monkeypatch):
