@@ -43,8 +43,7 @@ fault rules fire in the order added; keys: kind, path (default: every /v1/ path)
     missing_field (remove `field` from the first record), repeat_cursor, truncated
 field_overrides: [{"resource": R, "name": F, "value": V, "since": RFC 3339 (default now),
                    "ids": [id, ...] (only these records), "raw": true (V is JSON text)}]
-  serves F = V on records with updated_at >= since (or on `ids` only, updated_at allowed);
-  /_sandbox/update moves records past `since`
+  serves F = V on records from `since` (moved past it by /_sandbox/update), or on `ids` only
 resources: customers, sessions, events, campaigns, and `resource` (customer-shaped records
   for declared resources)
 """
