@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import typing as t
@@ -102,17 +103,11 @@ class Bookmark:
             self.value, self.instant = t.cast("str", value), instant
 
     def advance_to_latest(self, values: list[t.Any], instants: list[datetime]) -> None:
-        """Move forward to the latest of a page's values, leaving out those ahead of the clock."""
-        positions = range(len(instants))
-        latest = max(positions, key=instants.__getitem__, default=None)  # the first of ties
-        if latest is None or (self.instant is not None and instants[latest] <= self.instant):
-            return
-        if instants[latest] > (limit := clock_limit()):
-            kept = [i for i in positions if instants[i] <= limit]
-            latest = max(kept, key=instants.__getitem__, default=None)
-            if latest is None or (self.instant is not None and instants[latest] <= self.instant):
-                return
-        self.value, self.instant = values[latest], instants[latest]
+        """Move forward to the latest of a page's values, given their parsed instants."""
+        if instants:
+            latest = max(range(len(instants)), key=instants.__getitem__)  # the first of ties
+            if self.instant is None or instants[latest] > self.instant:
+                self.value, self.instant = values[latest], instants[latest]
 
 
 def clock_limit() -> datetime:
@@ -120,12 +115,11 @@ def clock_limit() -> datetime:
     return datetime.now(UTC) + CLOCK_TOLERANCE
 
 
-def ahead_of_clock(instants: list[datetime]) -> list[int]:
-    """Positions of the instants past clock_limit(): their records never move a bookmark."""
-    limit = clock_limit()
-    if not instants or max(instants) <= limit:
-        return []
-    return [i for i, instant in enumerate(instants) if instant > limit]
+def within_clock(instants: list[datetime]) -> int:
+    """How many of ascending instants lie within clock_limit(): the rest never bookmark."""
+    if not instants or instants[-1] <= (limit := clock_limit()):
+        return len(instants)
+    return bisect.bisect_right(instants, limit)
 
 
 def starting_value(*candidates: tuple[str, object]) -> str | None:

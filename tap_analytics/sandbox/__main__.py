@@ -40,10 +40,10 @@ fault rules fire in the order added; keys: kind, path (default: every /v1/ path)
   on arrival: status, drop (close the connection), slow (wait `delay` s), revoke (revoke the
     tokens, then answer), html (200 HTML), garbage (200 broken JSON), hang (never answer)
   on a good answer: empty (no records, same position), no_data, data_not_list,
-    missing_field (remove `field` from the first record), repeat_cursor, truncated
-field_overrides: [{"resource": R, "name": F, "value": V, "since": RFC 3339 (default now),
-                   "ids": [id, ...] (only these records), "raw": true (V is JSON text)}]
-  serves F = V on records from `since` (moved past it by /_sandbox/update), or on `ids` only
+    missing_field (remove `field` from the first record), repeat_cursor, truncated,
+    unsorted (the page's records newest first)
+field_overrides: [{"resource": R, "name": F, "value": V, "since": RFC 3339 (now), "ids": [...],
+  "raw": true}]: F = V from `since` on (/_sandbox/update moves records past it), or on `ids`
 resources: customers, sessions, events, campaigns, and `resource` (customer-shaped records
   for declared resources)
 """
