@@ -79,7 +79,6 @@ class ResourceStream(RESTStream[str | None]):
         self._bodies: weakref.WeakKeyDictionary[requests.Response, object] = (
             weakref.WeakKeyDictionary()
         )
-        self._start_value: str | None = None
 
     @property
     @override
@@ -126,10 +125,12 @@ class ResourceStream(RESTStream[str | None]):
             params["limit"] = self.resource.page_size
         if next_page_token is not None:
             params[self.resource.cursor_param] = next_page_token
-        incremental = self.resource.incremental
-        if incremental and incremental.start_param and self._start_value is not None:
-            params[incremental.start_param] = self._start_value
         return params
+
+    @property
+    def start_param(self) -> str | None:
+        """The query parameter that starts a list at an instant of the replication key."""
+        return self.resource.incremental.start_param if self.resource.incremental else None
 
     # Responses
 

@@ -48,17 +48,19 @@ class WaitClock:
 
 
 def fetched_pages(
-    stream: ResourceStream, context: Context | None, clock: WaitClock
+    stream: ResourceStream, context: Context | None, clock: WaitClock, since: str | None = None
 ) -> Iterator[Page]:
-    """Yield a stream's pages in order, each requested once the one before is handled."""
+    """Yield a stream's pages from `since` in order, each requested once the last is handled."""
     # No fetcher thread: its hand-offs cost more CPU a record than the overlap saved here;
-    # latency is hidden by syncing streams side by side instead (see tap.py).
+    # latency is hidden by syncing streams side by side instead (see sync_all.py).
     paginator = stream.get_new_paginator()
     fetch = stream.request_decorator(stream._request)  # noqa: SLF001 - the SDK's one request
     with stream.get_http_request_counter() as request_counter:
         request_counter.with_context(context)
         while True:
             request = stream._prepare_request(context=context, page=paginator)  # noqa: SLF001
+            if since is not None and (start_param := stream.start_param) is not None:
+                request.prepare_url(request.url, {start_param: since})
             cpu, sent = clock.cpu(), clock.now()
             clock.in_flight_since = sent
             try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import typing as t
 
 import pytest
@@ -27,6 +29,28 @@ def pytest_configure(config: pytest.Config) -> None:
         value = config.getoption(setting)
         if value is not None:
             os.environ[option_variable(setting)] = str(value)
+
+
+DOCS_PORT = 8787  # the port the docs and meltano.yml named before no command needed one
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port that another listener holds for the test."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
+
+
+@pytest.fixture
+def docs_port_busy() -> Iterator[int]:
+    """The port the docs once named, held by this test or by whoever holds it already."""
+    with socket.socket() as holder:
+        with contextlib.suppress(OSError):  # already taken: busy either way
+            holder.bind(("127.0.0.1", DOCS_PORT))
+            holder.listen()
+        yield DOCS_PORT
 
 
 SMALL = {"customers": 230, "sessions": 170, "events": 260, "campaigns": 45, "resource": 120}

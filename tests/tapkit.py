@@ -169,7 +169,7 @@ def run_tap(
     expect_failure: bool = False,
 ) -> Run:
     """Run a sync in this process and collect its messages."""
-    tap = TapAnalytics(config=dict(config), state=state, catalog=catalog, validate_config=True)
+    tap = TapAnalytics(config=config, state=state, catalog=catalog, validate_config=True)
     out = io.BytesIO()
     tap.writer.out = out
     error: BaseException | None = None
@@ -212,7 +212,7 @@ def run_cli(
 
 def catalog_selecting(config: dict[str, t.Any], streams: set[str]) -> dict[str, t.Any]:
     """A discovered catalog with only some streams selected."""
-    catalog = TapAnalytics(config=dict(config)).catalog_dict
+    catalog = TapAnalytics(config=config).catalog_dict
     for entry in catalog["streams"]:
         for metadata in entry["metadata"]:
             if metadata["breadcrumb"] == []:

@@ -38,7 +38,8 @@ import tap_analytics
 from tap_analytics.output import LockedWriter
 from tap_analytics.progress import RecordCounter
 from tap_analytics.sync import AnalyticsStream
-from tap_analytics.tap import TapAnalytics, package_version
+from tap_analytics.tap import TapAnalytics
+from tap_analytics.version import package_version
 from tapkit import config_for, parse_lines
 
 if t.TYPE_CHECKING:
@@ -97,12 +98,10 @@ class Pin:
 PINS: list[Pin] = [
     # Tap and PluginBase
     Pin(PluginBase, "_validate_config", "tap.py overrides it", call(raise_errors=True)),
-    Pin(PluginBase, "_config", "tap.py fills defaults into it (Tap.config is a view of it)"),
+    Pin(PluginBase, "_config", "tap.py sets it to the checked settings (Tap.config views it)"),
     Pin(Tap, "_handle_termination", "tap.py overrides it", call(15, None)),
     Pin(Tap, "sync_all", "tap.py overrides it (final in the SDK)", call()),
     Pin(Tap, "_reset_state_progress_markers", "tap.py sync_all", call()),
-    Pin(Tap, "_set_compatible_replication_methods", "tap.py sync_all", call()),
-    Pin(Tap, "_state_writer", "tap.py sync_all writes the first and the interrupted STATE"),
     Pin(plugin_base, "_ConfigInput", "tap.py: the type of the config the tap is given"),
     Pin(Tap, "name", "tap.py TapAnalytics.name"),
     Pin(Tap, "package_name", "tap.py TapAnalytics.package_name"),
@@ -115,7 +114,7 @@ PINS: list[Pin] = [
     Pin(Stream, "_generate_record_messages", "sync.py _encode", call({})),
     Pin(Stream, "_write_activate_version_message", "sync.py _sync_records", call(1)),
     Pin(Stream, "_finalize_state", "sync.py _checkpoint", call({})),
-    Pin(Stream, "log_sync_costs", "tap.py sync_all", call()),
+    Pin(Stream, "log_sync_costs", "sync_all.py sync_selected", call()),
     Pin(Stream, "post_process", "sync.py _post_processed", call({}, None)),
     Pin(Stream, "get_record_counter", "sync.py _sync_records", call()),
     Pin(Stream, "get_sync_timer", "sync.py _sync_records", call()),
@@ -152,18 +151,18 @@ PINS: list[Pin] = [
 # What the SDK's Tap.sync_all uses, and how the tap's parallel sync_all covers each.
 SYNC_ALL_DUTIES = {
     "self._reset_state_progress_markers": "called by tap.py sync_all",
-    "self._set_compatible_replication_methods": "called by tap.py sync_all",
-    "self.state": "written first by tap.py sync_all when not empty",
-    "self._state_writer": "writes the first and the interrupted STATE in tap.py sync_all",
-    "self.streams": "tap.py sync_all syncs the selected ones",
+    "self._set_compatible_replication_methods": "only acts on child streams: none",
+    "self.state": "written first by sync_all.py when not empty",
+    "self._state_writer": "the public state_writer writes the first and the interrupted STATE",
+    "self.streams": "sync_all.py syncs the selected ones",
     "self.logger": "only logs skipped and child streams: none are synced",
-    "stream.selected": "tap.py sync_all syncs only selected streams",
+    "stream.selected": "sync_all.py syncs only selected streams",
     "stream.has_selected_descendents": "no resource has child streams",
     "stream.parent_stream_type": "no resource has child streams",
     "stream.name": "only in log lines",
-    "stream.sync": "tap.py _sync_stream, one stream per worker thread",
+    "stream.sync": "sync_all.py sync_stream, one stream per worker thread",
     "stream.finalize_state_progress_markers": "sync.py _checkpoint(final=True) finalizes",
-    "stream.log_sync_costs": "called by tap.py sync_all for every synced stream",
+    "stream.log_sync_costs": "called by sync_all.py for every synced stream",
 }
 
 # What the SDK's Stream._sync_records uses, and how sync.py's record loop covers each.
@@ -454,7 +453,7 @@ def test_the_config_view_shows_what_validation_fills_into_config() -> None:
     tap._config["page_size"] = 7
     assert tap.config["page_size"] == 7, (
         f"{SDK}: Tap.config is no longer a view of Tap._config; tap_analytics/tap.py "
-        "fills defaults into _config"
+        "sets _config to the checked copy of the settings, defaults filled"
     )
 
 
@@ -477,7 +476,6 @@ def test_progress_markers_are_reset_by_the_tap_helper() -> None:
         config=config_for(OFFLINE),
         state={"bookmarks": {"customers": {"progress_markers": {"replication_key": "x"}}}},
     )
-    tap._set_compatible_replication_methods()
     tap._reset_state_progress_markers()
     assert tap.state["bookmarks"]["customers"] == {}, (
         f"{SDK}: Tap._reset_state_progress_markers no longer clears progress markers; "
@@ -488,10 +486,10 @@ def test_progress_markers_are_reset_by_the_tap_helper() -> None:
 def test_the_state_writer_writes_through_the_taps_writer() -> None:
     tap = offline_tap()
     assert isinstance(tap.message_writer, LockedWriter)
-    tap._state_writer.write_state({"bookmarks": {"customers": {}}})
+    tap.state_writer.write_state({"bookmarks": {"customers": {}}})
     assert written(tap) == [{"type": "STATE", "value": {"bookmarks": {"customers": {}}}}], (
-        f"{SDK}: Tap._state_writer no longer writes STATE through the message writer; "
-        "tap_analytics/tap.py sync_all writes the first STATE with it"
+        f"{SDK}: Tap.state_writer no longer writes STATE through the message writer; "
+        "tap_analytics/sync_all.py writes the first and the interrupted STATE with it"
     )
 
 
@@ -631,7 +629,7 @@ def test_mask_and_stream_maps_are_what_the_verbatim_path_checks() -> None:
 @pytest.mark.parametrize(
     ("owner", "name", "receivers", "expected", "replacement"),
     [
-        (Tap, "sync_all", ("self", "stream"), SYNC_ALL_DUTIES, "tap_analytics/tap.py sync_all"),
+        (Tap, "sync_all", ("self", "stream"), SYNC_ALL_DUTIES, "tap_analytics/sync_all.py"),
         (Stream, "_sync_records", ("self",), SYNC_RECORDS_DUTIES, "tap_analytics/sync.py"),
         (
             RESTStream,

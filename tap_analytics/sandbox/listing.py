@@ -105,6 +105,8 @@ def plan_page(
             store.resource, query.position.updated, query.position.record_id, 0, repeat=True
         )
         next_cursor = query.after or repeating.encode()
+    elif kind == "unsorted":  # an API that breaks its order: the page's records newest first
+        records = records[::-1]
     elif kind == "missing_field" and rule and records:
         first = json.loads(records[0])
         first.pop(rule.field, None)
