@@ -29,8 +29,8 @@ from tap_analytics.sandbox.instants import MICROS, parse_instant
 from tap_analytics.sandbox.overrides import (
     FieldOverride,
     apply_overrides,
-    override_record,
     parse_override,
+    served_body,
 )
 from tap_analytics.sandbox.ratelimit import DEFAULT_RATE_LIMIT, DEFAULT_RATE_WINDOW, RateWindow
 from tap_analytics.sandbox.responses import (
@@ -157,13 +157,14 @@ class SandboxApp:
         store = self.store(resource)
         chosen = list(ids) if ids is not None else store.ids_spread(count or 0)
         overrides = self.overrides_of(resource)
-        not_before = max((override.since for override in overrides), default=None)
+        not_before = max((o.since for o in overrides if o.ids is None), default=None)
         updated = store.update(chosen, not_before)
         if self.data_dir is not None:
             self.data_dir.record_update(resource, updated)
-        for record in updated:
-            override_record(record, parse_instant(record["updated_at"]), overrides)
-        return updated
+        return [
+            json.loads(served_body(record, parse_instant(record["updated_at"]), overrides))
+            for record in updated
+        ]
 
     def add_records(self, resource: str, count: object) -> list[dict[str, Any]]:
         """Create `count` records after every other one (new ids, latest updated_at)."""
@@ -175,7 +176,7 @@ class SandboxApp:
             raise ValueError(msg)
         store = self.store(resource)
         overrides = self.overrides_of(resource)
-        not_before = max((override.since for override in overrides), default=None)
+        not_before = max((o.since for o in overrides if o.ids is None), default=None)
         added = []
         for _ in range(count):
             updated = store.latest_instant(not_before)
@@ -184,9 +185,10 @@ class SandboxApp:
             store.move_to_end(added[-1])
         if self.data_dir is not None:
             self.data_dir.record_update(resource, added)
-        for record in added:
-            override_record(record, parse_instant(record["updated_at"]), overrides)
-        return added
+        return [
+            json.loads(served_body(record, parse_instant(record["updated_at"]), overrides))
+            for record in added
+        ]
 
     def current_counts(self) -> dict[str, int]:
         """The number of records of each resource now, added ones included."""
@@ -201,7 +203,7 @@ class SandboxApp:
             msg = f"unknown resource {resource!r}"
             raise KeyError(msg)
         store = self.store(resource)
-        return apply_overrides(store.bodies, store.updated, self.overrides_of(resource))
+        return apply_overrides(store.bodies, store.updated, store.ids, self.overrides_of(resource))
 
     def records(self, resource: str) -> list[dict[str, Any]]:
         """Return the current records of a resource as served, in API order."""
