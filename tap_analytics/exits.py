@@ -9,7 +9,12 @@ import typing as t
 
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_analytics.errors import InvalidStateError, SyncIncompleteError, SyncInterruptedError
+from tap_analytics.errors import (
+    InvalidCatalogError,
+    InvalidStateError,
+    SyncIncompleteError,
+    SyncInterruptedError,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -25,6 +30,8 @@ def verdict(logger: logging.Logger) -> Iterator[None]:
         exit_with(logger, 1, "%s", exc)
     except InvalidStateError as exc:
         exit_with(logger, 1, "Invalid state: %s", exc)
+    except InvalidCatalogError as exc:
+        exit_with(logger, 1, "Invalid catalog: %s", exc)
     except SyncIncompleteError as exc:
         exit_with(logger, 1, "Sync incomplete: %s", exc)
     except SyncInterruptedError as exc:
