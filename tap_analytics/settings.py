@@ -118,10 +118,7 @@ CONFIG_JSONSCHEMA: dict[str, t.Any] = th.PropertiesList(
         th.IntegerType(minimum=1, maximum=64),
         default=DEFAULT_MAX_PARALLEL_REQUESTS,
         title="Max parallel requests",
-        description=(
-            "Most requests in flight at once across the run: past one a stream, a stream's "
-            "range of updated_at is split into slices read side by side."
-        ),
+        description="Most requests in flight in a run; past one a stream, slices read at once.",
     ),
     th.Property(
         "log_metrics",
@@ -129,8 +126,8 @@ CONFIG_JSONSCHEMA: dict[str, t.Any] = th.PropertiesList(
         default=False,
         title="Log metrics",
         description=(
-            "Also log the SDK's METRIC lines (record counts, request durations, sync times) "
-            "at INFO; off by default, when stderr shows progress and a summary per stream."
+            "Also log the SDK's METRIC lines at INFO (without them, stderr shows progress "
+            "and a summary per stream)."
         ),
     ),
     th.Property(

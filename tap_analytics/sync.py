@@ -7,7 +7,7 @@ import itertools
 import operator
 import typing as t
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import requests
 from singer_sdk import RESTStream, metrics
@@ -44,9 +44,6 @@ STATE_EVERY = 1000  # records between STATE messages: the most a killed run re-r
 KEYS_AT_BOOKMARK = "keys_at_bookmark"  # primary keys delivered at the bookmark's instant
 SLICES = "slices"  # the ranges a sliced sync has still to read, in the stream's state
 BOOKMARK_KEYS = ("replication_key", "replication_key_value", KEYS_AT_BOOKMARK)
-# Slices end this long before the run began, and a catch-up reads from there after them: an
-# API whose clock is behind ours by up to this still stamps changes made during the run later.
-CLOCK_TOLERANCE = timedelta(minutes=5)
 
 
 class AnalyticsStream(ResourceStream):
@@ -257,6 +254,9 @@ class AnalyticsStream(ResourceStream):
         if keys := self._keys_at(stored, start):  # delivered there: skipped, and kept
             read.skip, read.position = frozenset(map(hashable, keys)), Position(start, keys)
         sync.reads.append(read)
+        # Slices end this long before the run began, and a catch-up reads from there after
+        # them: an API whose clock is behind ours by up to this stamps changes made during the
+        # run later than the cut.
         cut = datetime.now(UTC) - CLOCK_TOLERANCE
         if self._may_slice() and (read.start is None or read.start < cut):
             sync.sliced = True
