@@ -17,7 +17,6 @@ from pathlib import Path
 from unittest import mock
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from tap_analytics.tap import TapAnalytics
 
@@ -240,15 +239,15 @@ def wiretap(listener: Callable[[requests.Response, float], None]) -> Iterator[No
 
     The listener also gets the time.monotonic() at which the request was sent.
     """
-    send = HTTPAdapter.send
+    send = requests.Session.send
 
     def tapped(
-        adapter: HTTPAdapter, request: requests.PreparedRequest, *args: t.Any, **kwargs: t.Any
+        session: requests.Session, request: requests.PreparedRequest, **kwargs: t.Any
     ) -> requests.Response:
         sent_at = time.monotonic()
-        response = send(adapter, request, *args, **kwargs)
+        response = send(session, request, **kwargs)
         listener(response, sent_at)
         return response
 
-    with mock.patch.object(HTTPAdapter, "send", tapped):
+    with mock.patch.object(requests.Session, "send", tapped):
         yield

@@ -34,11 +34,16 @@ control endpoints (JSON bodies; the base URL is printed at start):
   DELETE /_sandbox/faults            remove every rule
 fault rules fire in the order added; keys: kind, path (default: every /v1/ path),
   times (1; -1 = always), skip (0 first matches), every (0; N = every Nth match),
-  status (503), retry_after (seconds), delay (2.0), field ("id")
+  status (503; raw: 200), retry_after (seconds), headers ({name: value}), delay (2.0),
+  field ("id"), body and content_type (for raw), paging, size (for gzip; 1048576)
   on arrival: status, drop (close the connection), slow (wait `delay` s), revoke (revoke the
-    tokens, then answer), html (200 HTML), garbage (200 broken JSON), hang (never answer)
+    tokens, then answer), html (200 HTML), garbage (200 broken JSON), hang (never answer),
+    raw (status, headers, content_type, body as given; {token}, {authorization} filled in),
+    trickle (the body of the answer a byte every `delay` s)
   on a good answer: empty (no records, same position), no_data, data_not_list,
-    missing_field (remove `field` from the first record), repeat_cursor, truncated
+    missing_field (remove `field` from the first record), repeat_cursor, truncated,
+    paging (serve `paging` instead; "{after}", "{link}": the real ones), rewind (the next
+    cursor: this page's start, new text), gzip (the body padded to `size` bytes, gzipped)
 field_overrides: [{"resource": R, "name": F, "value": V, "since": RFC 3339 (default now)}]
   serves F = V on records with updated_at >= since; /_sandbox/update moves records past it
 resources: customers, sessions, events, campaigns, and `resource` (customer-shaped records
