@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 SDK_NEXT := .venv-sdk-next
 
-.PHONY: test check sdk-next lint demo bench about clean
+.PHONY: test test-full check sdk-next lint demo bench about clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,10 +25,14 @@ lint: $(STAMP)
 
 # Everything: lint, then every test (slow and e2e included).
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not bench"
 	# Every tap test again with streams synced one after another.
 	$(BIN)/python -m pytest -q --max-parallel-streams 1 tests \
 		--ignore=tests/e2e --ignore=tests/test_sandbox.py --ignore=tests/test_load.py
+
+# What `make test` leaves out: the benchmark harness's tests.
+test-full: $(STAMP)
+	$(BIN)/python -m pytest -q -m bench
 
 # The edit-test loop: lint, then the tests that are neither slow nor e2e.
 check: lint
@@ -71,3 +75,10 @@ dist:
 # The fast tests under each Python version pyproject.toml claims besides the one of .venv.
 matrix:
 	scripts/matrix.sh 3.12 3.13
+
+.PHONY: settings-copies
+
+# tap-analytics.yml, meltano.yml's extractor and the README's settings table, written again
+# from tap_analytics/settings.py (through `tap-analytics --about`) after a setting changes.
+settings-copies: $(STAMP)
+	$(BIN)/python scripts/settings_copies.py

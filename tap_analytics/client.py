@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import typing as t
 import weakref
+from decimal import Decimal
 from http import HTTPStatus
 from urllib.parse import urlparse
 
@@ -58,7 +59,8 @@ ADVICE = {
 MAX_REJECTIONS = 10
 # Requests that end without a usable answer: explained in words, not urllib3's.
 UNANSWERED: tuple[type[Exception], ...] = (AnswerTooLargeError, *NO_ANSWER)
-_decode = msgspec.json.Decoder().decode
+# Numbers with a fraction or an exponent as Decimals: written with the digits the API sent.
+_decode = msgspec.json.Decoder(float_hook=Decimal).decode
 
 
 def path_of(request: requests.PreparedRequest) -> str:
@@ -87,7 +89,6 @@ class ResourceStream(RESTStream[str | None]):
         self._bodies: weakref.WeakKeyDictionary[requests.Response, object] = (
             weakref.WeakKeyDictionary()
         )
-        self._start_value: str | None = None
         bounded(self.requests_session)
 
     @property
@@ -143,10 +144,12 @@ class ResourceStream(RESTStream[str | None]):
             params["limit"] = self.resource.page_size
         if next_page_token is not None:
             params[self.resource.cursor_param] = next_page_token
-        incremental = self.resource.incremental
-        if incremental and incremental.start_param and self._start_value is not None:
-            params[incremental.start_param] = self._start_value
         return params
+
+    @property
+    def start_param(self) -> str | None:
+        """The query parameter that starts a list at an instant of the replication key."""
+        return self.resource.incremental.start_param if self.resource.incremental else None
 
     # Responses
 

@@ -49,3 +49,7 @@ class SyncInterruptedError(BaseException):
 
 class InvalidStateError(Exception):
     """The state given to the run cannot be resumed from."""
+
+
+class InvalidCatalogError(Exception):
+    """The catalog given to the run cannot be used."""

@@ -145,8 +145,3 @@ class CursorPaginator(BaseAPIPaginator[str | None]):
             self.check_progress(response)
             self._seen.add(cursor)
         return cursor
-
-    @override
-    def continue_if_empty(self, response: requests.Response) -> bool:
-        # The SDK stops at the first empty page; the contract says only a missing cursor ends.
-        return self.has_more(response)

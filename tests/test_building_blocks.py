@@ -116,7 +116,9 @@ def test_each_last_page_shape_finishes(last_page):
 
 def test_empty_page_with_cursor_continues():
     paginator, (reply,) = paginator_over([{"data": [], "paging": {"next": {"after": "x"}}}])
-    assert paginator.continue_if_empty(reply)
+    paginator.advance(reply)
+    assert not paginator.finished
+    assert paginator.current_value == "x"
 
 
 def test_any_repeated_cursor_is_an_error():

@@ -274,7 +274,6 @@ NOT_JSON = {
         '{"data": ' + "[" * 10_000 + "]" * 10_000 + "}",
         "maximum recursion depth exceeded",
     ),
-    "a number past a float": ('{"data": [{"id": "x", "n": 1e400}]}', "Number out of range"),
     "a lone surrogate": ('{"data": [{"id": "\\ud800"}]}', "Input data was truncated"),
     "invalid UTF-8": ('{"data": [{"id": "\xff"}]}', "Invalid UTF-8"),
 }

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tap_analytics.sandbox import background
 from tap_analytics.sandbox.generate import RESOURCES
 from tap_analytics.sandbox.server import SandboxServer
 
@@ -32,22 +34,18 @@ control endpoints (JSON bodies; the base URL is printed at start):
   GET    /_sandbox/faults            the fault rules with their matched/fired counters
   POST   /_sandbox/faults            add a rule {"kind": K, ...} or rules {"faults": [...]}
   DELETE /_sandbox/faults            remove every rule
-fault rules fire in the order added; keys: kind, path (default: every /v1/ path),
-  times (1; -1 = always), skip (0 first matches), every (0; N = every Nth match),
-  status (503; raw: 200), retry_after (seconds), headers ({name: value}), delay (2.0),
-  field ("id"), body and content_type (for raw), paging, size (for gzip; 1048576)
-  on arrival: status, drop (close the connection), slow (wait `delay` s), revoke (revoke the
-    tokens, then answer), html (200 HTML), garbage (200 broken JSON), hang (never answer),
-    raw (status, headers, content_type, body as given; {token}, {authorization} filled in),
-    trickle (the body of the answer a byte every `delay` s)
-  on a good answer: empty (no records, same position), no_data, data_not_list,
-    missing_field (remove `field` from the first record), repeat_cursor, truncated,
-    paging (serve `paging` instead; "{after}", "{link}": the real ones), rewind (the next
-    cursor: this page's start, new text), gzip (the body padded to `size` bytes, gzipped)
-field_overrides: [{"resource": R, "name": F, "value": V, "since": RFC 3339 (default now)}]
-  serves F = V on records with updated_at >= since; /_sandbox/update moves records past it
-resources: customers, sessions, events, campaigns, and `resource` (customer-shaped records
-  for declared resources)
+fault rules fire in the order added; keys: kind, path (default: every /v1/ path), times (1;
+  -1 = always), skip (0), every (0; N = every Nth match), status (503; raw 200), retry_after,
+  headers ({name: value}), delay (2.0), field ("id"), body, content_type, paging, size
+  on arrival: status, drop, slow (wait `delay` s), revoke (then answer), html (200 HTML), garbage
+    (200 broken JSON), hang (never answer), trickle (the body a byte every `delay` s), raw
+    (status, headers, content_type and body as given; {token}, {authorization} filled in)
+  on a good answer: empty (no records, same position), no_data, data_not_list, missing_field
+    (no `field` in the first record), repeat_cursor, truncated, unsorted (newest first), paging
+    (served instead; "{after}", "{link}" filled in), rewind (to the page's start), gzip (`size`)
+field_overrides: [{"resource": R, "name": F, "value": V, "since": RFC 3339 (now), "ids": [...],
+  "raw": true}]: F = V from `since` on (/_sandbox/update moves records past it), or on `ids`
+resources: customers, sessions, events, campaigns, resource (customer-shaped, for declarations)
 """
 
 
@@ -72,11 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the sandbox Analytics API v1 until SIGTERM or SIGINT.",
         epilog=CONTROL_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # --background is taken out of the arguments by its exact name
     )
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     add("--port", type=int, default=0, help="0 (the default) picks a free port")
-    add("--port-file", type=Path, metavar="FILE", help="write the base URL to FILE")
+    add("--port-file", type=Path, metavar="FILE", help="write the base URL to FILE once listening")
+    add("--pid-file", type=Path, metavar="FILE", help="write the process id to FILE")
+    add("--background", action="store_true",
+        help="serve from a process of its own; return once it listens (exit 0), or exit 1 "
+        "with the reason it cannot")  # fmt: skip
+    add("--log", type=Path, metavar="FILE", help="with --background: its output (default: none)")
+    add(background.DETACHED, action="store_true", help=argparse.SUPPRESS)
     add("--records", type=int, metavar="N", help="records of every resource")
     for resource in RESOURCES:
         add(f"--{resource}", type=int, metavar="N", help=f"records of {resource}")
@@ -115,9 +120,14 @@ def write_port_file(path: Path, base_url: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Serve until SIGTERM or SIGINT, then exit 0."""
+    """Serve until SIGTERM or SIGINT, then exit 0; exit 1 with a reason if it cannot listen."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
     arguments = parser.parse_args(argv)
+    if arguments.log is not None and not arguments.background | arguments.detached:
+        parser.error("--log is the output of a --background sandbox: add --background")
+    if arguments.background:
+        return background.start([argument for argument in argv if argument != "--background"])
     stopping = threading.Event()
 
     def request_stop(_signal: int, _frame: FrameType | None) -> None:
@@ -145,12 +155,23 @@ def main(argv: list[str] | None = None) -> int:
     except (TypeError, ValueError) as error:
         parser.error(str(error))
     server.app.warm()  # generate data before announcing, so timings never include it
-    server.start()
     try:
+        server.start()
+    except OSError as error:
+        sys.stderr.write(
+            f"tap-analytics-sandbox: cannot listen on {arguments.host}:{arguments.port} "
+            f"({error.strerror or error}); give another --port, or 0 for a free one\n"
+        )
+        return 1
+    try:
+        if arguments.pid_file is not None:
+            arguments.pid_file.write_text(f"{os.getpid()}\n", encoding="utf-8")
         if arguments.port_file is not None:
             write_port_file(arguments.port_file, server.base_url)
-        sys.stdout.write(f"sandbox listening on {server.base_url}\n")
+        sys.stdout.write(f"{background.ANNOUNCEMENT}{server.base_url}\n")
         sys.stdout.flush()
+        if arguments.detached:
+            background.detach_output(arguments.log)
         while not stopping.wait(0.5):
             pass
     finally:

@@ -24,6 +24,7 @@ ANSWER_KINDS = frozenset(
         "paging",
         "rewind",
         "gzip",
+        "unsorted",
     }
 )
 KINDS = ARRIVAL_KINDS | ANSWER_KINDS

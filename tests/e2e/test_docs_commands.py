@@ -185,6 +185,7 @@ def sandbox_url() -> Iterator[str]:
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if shell_blocks(p)], ids=relative)
+@pytest.mark.usefixtures("docs_port_busy")  # no command needs a particular port free
 def test_page_commands_run_as_written(page: Path, tmp_path: Path, sandbox_url: str) -> None:
     session = run_page(page, tmp_path, sandbox_url)
     assert session.returncode == 0, f"exit {session.returncode}:\n{session.output[-6000:]}"
