@@ -65,13 +65,21 @@ def test_a_number_with_more_digits_than_a_float_is_written_as_the_api_sent_it(
     sandbox: SandboxServer, path: str
 ) -> None:
     records = sandbox.records("customers")
-    chosen = records[57]["id"]
-    override(sandbox, chosen, "lifetime_value", EXACT, raw=True)
+    chosen, exponent = records[57]["id"], records[58]["id"]
+    sandbox.configure(
+        field_overrides=[
+            {"resource": "customers", "name": "lifetime_value", "value": value, "raw": True,
+             "ids": [record_id]}
+            for record_id, value in ((chosen, EXACT), (exponent, "1e5"))
+        ]
+    )  # fmt: skip
     config = config_for(sandbox.base_url, schema_evolution="freeze")
     catalog = deselecting(config, "email") if path == "sdk" else None
     run = run_tap(config, catalog=catalog)
     (line,) = record_lines(run, chosen)
     assert f'"lifetime_value":{EXACT},'.encode() in line
+    (line,) = record_lines(run, exponent)
+    assert b'"lifetime_value":1E+5,' in line  # the same number, spelled another way
     assert run.ids("customers") == [r["id"] for r in records]  # nothing lost, nothing twice
     assert run.bookmark("customers") == records[-1]["updated_at"]
 
