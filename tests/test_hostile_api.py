@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import typing as t
 
 import pytest
 import requests
@@ -11,21 +12,26 @@ from tap_analytics import transport
 from tap_analytics.retry import MAX_RETRY_AFTER, RetryPolicy
 from tapkit import CLIENT_SECRET, Run, config_for, run_cli, run_tap, seed_config
 
+if t.TYPE_CHECKING:
+    from tap_analytics.sandbox import SandboxServer
+
+    Sandboxes = t.Callable[..., SandboxServer]
+
 TOKEN = "/oauth/v1/token"
 DEBUG = {"TAP_ANALYTICS_LOG_LEVEL": "DEBUG", "LOGLEVEL": "DEBUG"}
 # Upper bounds that only catch a hang (the tap before these fixes took minutes, or forever).
 HANG = 60
 
 
-def ids(sandbox, stream: str) -> list[str]:
+def ids(sandbox: SandboxServer, stream: str) -> list[str]:
     return [r["id"] for r in sandbox.records(stream)]
 
 
-def issued_tokens(sandbox) -> set[str]:
+def issued_tokens(sandbox: SandboxServer) -> set[str]:
     return {r["token"] for r in sandbox.request_log() if r["token"]}
 
 
-def failure_line(run: Run, sandbox) -> str:
+def failure_line(run: Run, sandbox: SandboxServer) -> str:
     """The verdict: one line, no traceback, no secret."""
     assert run.returncode == 1, run.stderr[-2000:]
     assert "Traceback" not in run.stderr
@@ -46,7 +52,9 @@ PAGING_SHAPES = {
 
 
 @pytest.mark.parametrize("shape", PAGING_SHAPES)
-def test_a_page_in_another_paging_shape_fails_its_stream_by_name(sandbox, shape):
+def test_a_page_in_another_paging_shape_fails_its_stream_by_name(
+    sandbox: SandboxServer, shape: str
+) -> None:
     paging, problem = PAGING_SHAPES[shape]
     sandbox.add_fault({"kind": "paging", "path": "/v1/customers", "paging": paging})
     run = run_cli(config_for(sandbox.base_url), timeout=HANG)
@@ -64,7 +72,9 @@ def test_a_page_in_another_paging_shape_fails_its_stream_by_name(sandbox, shape)
 
 
 @pytest.mark.parametrize("status", [307, 308])
-def test_a_redirected_token_request_is_not_followed(sandbox_factory, status):
+def test_a_redirected_token_request_is_not_followed(
+    sandbox_factory: Sandboxes, status: int
+) -> None:
     api, elsewhere = sandbox_factory(), sandbox_factory()
     location = elsewhere.base_url + TOKEN  # another origin: another port
     redirect = {"kind": "raw", "path": TOKEN, "status": status, "headers": {"Location": location}}
@@ -80,7 +90,7 @@ def test_a_redirected_token_request_is_not_followed(sandbox_factory, status):
 # 8. Server-controlled text is quoted redacted, in one line, also by --discover.
 
 
-def careless_content_type(sandbox) -> None:
+def careless_content_type(sandbox: SandboxServer) -> None:
     sandbox.add_fault(
         {
             "kind": "raw",
@@ -92,7 +102,9 @@ def careless_content_type(sandbox) -> None:
     )
 
 
-def test_discovery_of_an_unreadable_resource_quotes_no_secret_in_one_line(sandbox):
+def test_discovery_of_an_unreadable_resource_quotes_no_secret_in_one_line(
+    sandbox: SandboxServer,
+) -> None:
     careless_content_type(sandbox)
     config = seed_config(sandbox.base_url) | {"max_retries": 0}
     run = run_cli(config, "--discover", env=DEBUG, timeout=HANG)
@@ -104,7 +116,9 @@ def test_discovery_of_an_unreadable_resource_quotes_no_secret_in_one_line(sandbo
     assert issued_tokens(sandbox), "the token was sent, and so could be echoed"
 
 
-def test_a_sync_of_an_unreadable_resource_quotes_no_secret_in_one_line(sandbox):
+def test_a_sync_of_an_unreadable_resource_quotes_no_secret_in_one_line(
+    sandbox: SandboxServer,
+) -> None:
     careless_content_type(sandbox)
     config = seed_config(sandbox.base_url) | {"max_retries": 0}
     config["resources"][0]["schema"] = {"type": "object", "properties": {}}
@@ -117,7 +131,7 @@ def test_a_sync_of_an_unreadable_resource_quotes_no_secret_in_one_line(sandbox):
 # 10. request_timeout bounds a request from its sending to the last byte of its answer.
 
 
-def test_a_body_trickled_byte_by_byte_fails_within_request_timeout(sandbox):
+def test_a_body_trickled_byte_by_byte_fails_within_request_timeout(sandbox: SandboxServer) -> None:
     # A byte every 0.2 s never trips a timeout between two bytes (the old bound): the page of
     # campaigns would take minutes.
     sandbox.add_fault({"kind": "trickle", "path": "/v1/campaigns", "delay": 0.2, "times": -1})
@@ -130,7 +144,9 @@ def test_a_body_trickled_byte_by_byte_fails_within_request_timeout(sandbox):
     assert run.ids("customers") == ids(sandbox, "customers")
 
 
-def test_a_token_endpoint_trickling_its_answer_fails_within_request_timeout(sandbox):
+def test_a_token_endpoint_trickling_its_answer_fails_within_request_timeout(
+    sandbox: SandboxServer,
+) -> None:
     sandbox.add_fault({"kind": "trickle", "path": TOKEN, "delay": 0.5, "times": -1})
     config = config_for(sandbox.base_url, request_timeout=1, max_retries=0)
     run = run_cli(config, timeout=HANG)
@@ -142,7 +158,9 @@ def test_a_token_endpoint_trickling_its_answer_fails_within_request_timeout(sand
 # 11. Lists that never end.
 
 
-def test_a_cursor_back_to_the_start_of_the_same_page_fails_the_stream(sandbox):
+def test_a_cursor_back_to_the_start_of_the_same_page_fails_the_stream(
+    sandbox: SandboxServer,
+) -> None:
     sandbox.add_fault({"kind": "rewind", "path": "/v1/customers", "times": -1})
     run = run_cli(config_for(sandbox.base_url), timeout=HANG)
     line = failure_line(run, sandbox)
@@ -153,7 +171,7 @@ def test_a_cursor_back_to_the_start_of_the_same_page_fails_the_stream(sandbox):
     assert len(served) == 2
 
 
-def test_empty_pages_with_a_fresh_cursor_forever_fail_the_stream(sandbox):
+def test_empty_pages_with_a_fresh_cursor_forever_fail_the_stream(sandbox: SandboxServer) -> None:
     sandbox.add_fault({"kind": "empty", "path": "/v1/customers", "skip": 1, "times": -1})
     run = run_cli(config_for(sandbox.base_url), timeout=HANG)
     line = failure_line(run, sandbox)
@@ -166,7 +184,9 @@ def test_empty_pages_with_a_fresh_cursor_forever_fail_the_stream(sandbox):
 # 13. A body inflating past the cap is refused, and read no further.
 
 
-def test_a_gzip_bomb_is_refused_at_the_cap(sandbox, monkeypatch):
+def test_a_gzip_bomb_is_refused_at_the_cap(
+    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(transport, "MAX_ANSWER_BYTES", 1 << 20)
     sandbox.add_fault({"kind": "gzip", "path": "/v1/campaigns", "size": 64 << 20, "times": -1})
     run = run_tap(config_for(sandbox.base_url), expect_failure=True)
@@ -178,7 +198,7 @@ def test_a_gzip_bomb_is_refused_at_the_cap(sandbox, monkeypatch):
     assert run.ids("customers") == ids(sandbox, "customers")
 
 
-def test_a_gzipped_answer_under_the_cap_is_read(sandbox):
+def test_a_gzipped_answer_under_the_cap_is_read(sandbox: SandboxServer) -> None:
     sandbox.add_fault({"kind": "gzip", "path": "/v1/campaigns", "size": 1 << 20, "times": -1})
     run = run_tap(config_for(sandbox.base_url))
     assert run.ids("campaigns") == ids(sandbox, "campaigns")
@@ -191,7 +211,7 @@ def test_a_gzipped_answer_under_the_cap_is_read(sandbox):
     "retry_after",
     ["nan", "Sun, 06 Nov 1994 08:49:37 -0000", "Sun, 06 Nov 1994 08:49:37", "soon"],
 )
-def test_an_unusable_retry_after_is_absent(sandbox, retry_after):
+def test_an_unusable_retry_after_is_absent(sandbox: SandboxServer, retry_after: str) -> None:
     fault = {"kind": "status", "status": 429, "headers": {"Retry-After": retry_after}}
     sandbox.add_fault(fault | {"path": "/v1/campaigns"})
     run = run_tap(config_for(sandbox.base_url))
@@ -200,7 +220,7 @@ def test_an_unusable_retry_after_is_absent(sandbox, retry_after):
     assert served[:2] == [429, 200]
 
 
-def test_a_token_lifetime_of_401_digits_is_absent(sandbox):
+def test_a_token_lifetime_of_401_digits_is_absent(sandbox: SandboxServer) -> None:
     huge = "1" + "0" * 400
     body = f'{{"access_token": "{{token}}", "token_type": "bearer", "expires_in": {huge}}}'
     sandbox.add_fault({"kind": "raw", "path": TOKEN, "body": body})
@@ -220,7 +240,7 @@ class RefusalError(Exception):
         self.response = Answer(retry_after)
 
 
-def test_a_retry_after_of_three_days_waits_the_cap_jitter_included():
+def test_a_retry_after_of_three_days_waits_the_cap_jitter_included() -> None:
     waits = RetryPolicy(max_retries=3).wait_generator()
     next(waits)
     asked = waits.send(RefusalError(str(3 * 24 * 3600)))
@@ -244,7 +264,9 @@ GIVEN_UP = {
 
 
 @pytest.mark.parametrize("case", GIVEN_UP)
-def test_a_connection_failing_past_max_retries_is_explained(sandbox, case):
+def test_a_connection_failing_past_max_retries_is_explained(
+    sandbox: SandboxServer, case: str
+) -> None:
     fault, said = GIVEN_UP[case]
     sandbox.add_fault(fault | {"path": "/v1/campaigns", "times": -1})
     run = run_cli(config_for(sandbox.base_url, max_retries=1), timeout=HANG)
@@ -255,7 +277,7 @@ def test_a_connection_failing_past_max_retries_is_explained(sandbox, case):
         assert urllib3_words not in line
 
 
-def test_a_cursor_too_long_to_send_back_is_the_apis_to_fix(sandbox):
+def test_a_cursor_too_long_to_send_back_is_the_apis_to_fix(sandbox: SandboxServer) -> None:
     cursor = "A" * 1_000_000
     sandbox.add_fault(
         {"kind": "paging", "path": "/v1/campaigns", "paging": {"next": {"after": cursor}}}
@@ -280,7 +302,7 @@ NOT_JSON = {
 
 
 @pytest.mark.parametrize("case", NOT_JSON)
-def test_a_body_that_does_not_decode_says_why(sandbox, case):
+def test_a_body_that_does_not_decode_says_why(sandbox: SandboxServer, case: str) -> None:
     body, reason = NOT_JSON[case]
     sandbox.add_fault({"kind": "raw", "path": "/v1/campaigns", "body": body, "times": -1})
     run = run_cli(config_for(sandbox.base_url, max_retries=0), timeout=HANG)
@@ -291,7 +313,7 @@ def test_a_body_that_does_not_decode_says_why(sandbox, case):
     assert "the API sent malformed JSON: report it to the API provider" in line
 
 
-def test_the_sandbox_raw_fault_serves_bytes_as_given(sandbox):
+def test_the_sandbox_raw_fault_serves_bytes_as_given(sandbox: SandboxServer) -> None:
     body = json.dumps({"data": []}) + "\xff"
     sandbox.add_fault({"kind": "raw", "path": "/v1/events", "body": body, "status": 418})
     answer = requests.get(sandbox.base_url + "/v1/events", timeout=10)
