@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import typing as t
 import weakref
+from decimal import Decimal
 from http import HTTPStatus
 from urllib.parse import urlparse
 
@@ -50,7 +51,8 @@ ADVICE = {
 # row (up to 5 seen with the token revoked on every 5th request); more is a server rejecting
 # this resource's requests whatever the token.
 MAX_REJECTIONS = 10
-_decode = msgspec.json.Decoder().decode
+# Numbers with a fraction or an exponent as Decimals: written with the digits the API sent.
+_decode = msgspec.json.Decoder(float_hook=Decimal).decode
 
 
 def path_of(request: requests.PreparedRequest) -> str:

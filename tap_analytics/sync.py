@@ -23,12 +23,14 @@ from tap_analytics.output import encode_lines
 from tap_analytics.pages import Page, WaitClock, fetched_pages
 from tap_analytics.progress import RecordCounter
 from tap_analytics.state import (
+    CLOCK_TOLERANCE,
     BadBookmarkError,
     Bookmark,
     json_type,
     parse_instant,
     parse_instants,
     starting_value,
+    within_clock,
 )
 from tap_analytics.sync_state import Position, Read, StreamSync, hashable, record_key
 
@@ -176,7 +178,6 @@ class AnalyticsStream(ResourceStream):
     ) -> list[dict[str, t.Any]]:
         """Encode records under the schema contract, moving the read; return them as written."""
         records, keyed, key_fields = part.records, part.keyed, self.resource.primary_key
-        guard.check_types(records[0])  # a sample a page: checking every value costs too much
         if sync.verbatim and all(map(guard.names.issuperset, records)):
             if lines is not None:
                 lines.append(self._page_lines(records, part.extracted_at))
@@ -339,16 +340,29 @@ class AnalyticsStream(ResourceStream):
             yield Page(records_page, datetime.now(UTC))
 
     def _checked(
-        self, sync: StreamSync, read: Read, page: Page, required: tuple[str, ...]
+        self,
+        sync: StreamSync,
+        read: Read,
+        page: Page,
+        required: tuple[str, ...],
+        guard: SchemaGuard,
     ) -> CheckedPage:
         """The records of a page before the first refused one or the read's end."""
         records, values, refusal = self._accepted(page.records, required)  # the key goes last
+        typed, type_refusal = guard.first_refused(records)
+        if type_refusal is not None:
+            records, values, refusal = records[:typed], values[:typed], type_refusal
         key = self.replication_key
         if not key:
             return CheckedPage(records, None, refusal, page.extracted_at)
         instants, bad = parse_instants(values, what=key)
         if bad is not None:
-            records, values, refusal = records[: len(instants)], values[: len(instants)], bad
+            at = len(instants)
+            refusal = BadPageError(
+                f"stream '{self.name}': record {records[at].get('id')!r} refused: {bad}; the tap "
+                "cannot bookmark it: report it to the API provider"
+            )
+            records, values = records[:at], values[:at]
         floor = read.position.instant or read.start
         back = step_back(instants, floor)
         if back is not None:  # the rest of the list cannot be trusted to be in order
@@ -375,7 +389,24 @@ class AnalyticsStream(ResourceStream):
             if cut is not None:  # sorted by the key: the rest belongs to the next window
                 records, values, instants = records[:cut], values[:cut], instants[:cut]
                 read.ended, refusal = True, None
+        self._warn_ahead_of_clock(records, values, instants)
         return CheckedPage(records, (values, instants), refusal, page.extracted_at)
+
+    def _warn_ahead_of_clock(
+        self, records: list[dict[str, t.Any]], values: list[t.Any], instants: list[datetime]
+    ) -> None:
+        """Name each record to be written whose replication value will not move the bookmark."""
+        for index in range(within_clock(instants), len(instants)):
+            self.logger.warning(
+                "stream '%s': record %r has %s %s, more than %g minutes ahead of this "
+                "machine's clock; written, but the bookmark stays before it (the next run reads "
+                "it again)",
+                self.name,
+                records[index].get("id"),
+                self.replication_key,
+                values[index],
+                CLOCK_TOLERANCE.total_seconds() / 60,
+            )
 
     def _disorder(
         self, record: dict[str, t.Any], value: object, previous: datetime
@@ -420,7 +451,7 @@ class AnalyticsStream(ResourceStream):
                         raise SyncInterruptedError(0)
                     if hooked:
                         page.records = self._post_processed(page.records, context)
-                    checked = self._checked(sync, read, page, required)
+                    checked = self._checked(sync, read, page, required, guard)
                     while checked.records:  # in parts that end where STATE is due
                         part = checked.take(STATE_EVERY - since_state)
                         written = self._write(sync, read, part, guard, lines)

@@ -7,7 +7,7 @@ import typing as t
 from dataclasses import dataclass, field
 
 from tap_analytics.pages import WaitClock
-from tap_analytics.state import Bookmark
+from tap_analytics.state import Bookmark, within_clock
 
 if t.TYPE_CHECKING:
     from datetime import datetime
@@ -47,7 +47,9 @@ class Position:
         instants: list[datetime],
         key_fields: tuple[str, ...],
     ) -> None:
-        """Move to the last of delivered records, in order of their instants."""
+        """Move to the last of delivered records, in order of their instants, within the clock."""
+        if (kept := within_clock(instants)) < len(instants):  # later ones never bookmark
+            records, values, instants = records[:kept], values[:kept], instants[:kept]
         if not instants:
             return
         last = instants[-1]

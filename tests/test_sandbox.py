@@ -963,12 +963,41 @@ def test_field_override_changes_the_type_of_a_known_field_from_a_moment_on(sandb
     assert Client(server).all_records("sessions") == server.records("sessions")
 
 
+def test_field_override_by_ids_serves_raw_text_and_a_lying_updated_at(sandbox):
+    plain = Client(sandbox).all_records("customers")
+    exact, late = plain[3]["id"], plain[-1]["id"]
+    overrides = [
+        {"resource": "customers", "name": "lifetime_value", "value": "1.10", "ids": [exact],
+         "raw": True},
+        {"resource": "customers", "name": "updated_at", "value": "9999-12-31T23:59:59Z",
+         "ids": [late]},
+    ]  # fmt: skip
+    described = config(sandbox, field_overrides=overrides)["field_overrides"]
+    assert [d.get("ids") for d in described] == [[exact], [late]]
+    page = Client(sandbox).get("/v1/customers", limit=100).content
+    assert b'"lifetime_value":1.10,' in page  # the text as given, not 1.1
+    served = Client(sandbox).all_records("customers")
+    changed = {r["id"]: r for r in served if r != plain[served.index(r)]}
+    assert set(changed) == {exact, late}
+    assert changed[late]["updated_at"] == "9999-12-31T23:59:59Z"
+    assert [r["id"] for r in served] == [r["id"] for r in plain]  # stored instants order pages
+    since = plain[-2]["updated_at"]  # the filter reads the stored instant, not year 9999
+    kept = [r["id"] for r in plain if instant(r["updated_at"]) >= instant(since)]
+    assert [r["id"] for r in Client(sandbox).all_records("customers", updated_since=since)] == kept
+    assert kept[-1] == late
+
+
 @pytest.mark.parametrize(
     "override",
     [{"resource": "users", "name": "x", "value": 1}, {"resource": "customers", "name": "x"},
      {"resource": "customers", "name": "id", "value": 1},
      {"resource": "customers", "name": "x", "value": 1, "since": "yesterday"},
-     {"resource": "customers", "name": "x", "value": 1, "extra": 1}, "customers.x=1"],
+     {"resource": "customers", "name": "x", "value": 1, "extra": 1}, "customers.x=1",
+     {"resource": "customers", "name": "updated_at", "value": "2024-01-01T00:00:00Z"},
+     {"resource": "customers", "name": "id", "value": "x", "ids": ["cus_000001"]},
+     {"resource": "customers", "name": "x", "value": "{not json", "raw": True},
+     {"resource": "customers", "name": "x", "value": 1, "raw": True},
+     {"resource": "customers", "name": "x", "value": 1, "ids": "cus_000001"}],
 )  # fmt: skip
 def test_invalid_field_overrides_get_400_and_change_nothing(sandbox, override):
     response = post(sandbox.base_url + "/_sandbox/config", json={"field_overrides": [override]})

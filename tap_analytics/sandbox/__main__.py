@@ -42,8 +42,8 @@ fault rules fire in the order added; keys: kind, path (default: every /v1/ path)
   on a good answer: empty (no records, same position), no_data, data_not_list,
     missing_field (remove `field` from the first record), repeat_cursor, truncated,
     unsorted (the page's records newest first)
-field_overrides: [{"resource": R, "name": F, "value": V, "since": RFC 3339 (default now)}]
-  serves F = V on records with updated_at >= since; /_sandbox/update moves records past it
+field_overrides: [{"resource": R, "name": F, "value": V, "since": RFC 3339 (now), "ids": [...],
+  "raw": true}]: F = V from `since` on (/_sandbox/update moves records past it), or on `ids`
 resources: customers, sessions, events, campaigns, and `resource` (customer-shaped records
   for declared resources)
 """

@@ -24,8 +24,8 @@ from tap_analytics.sandbox.instants import MICROS, parse_instant
 from tap_analytics.sandbox.overrides import (
     FieldOverride,
     apply_overrides,
-    override_record,
     parse_override,
+    served_body,
 )
 from tap_analytics.sandbox.ratelimit import DEFAULT_RATE_LIMIT, DEFAULT_RATE_WINDOW, RateWindow
 from tap_analytics.sandbox.responses import (
@@ -151,13 +151,14 @@ class SandboxApp:
         store = self.store(resource)
         chosen = list(ids) if ids is not None else store.ids_spread(count or 0)
         overrides = self.overrides_of(resource)
-        not_before = max((override.since for override in overrides), default=None)
+        not_before = max((o.since for o in overrides if o.ids is None), default=None)
         updated = store.update(chosen, not_before)
         if self.data_dir is not None:
             self.data_dir.record_update(resource, updated)
-        for record in updated:
-            override_record(record, parse_instant(record["updated_at"]), overrides)
-        return updated
+        return [
+            json.loads(served_body(record, parse_instant(record["updated_at"]), overrides))
+            for record in updated
+        ]
 
     def served_bodies(self, resource: str) -> list[bytes]:
         """Return every record of a resource as served (overrides applied), in API order."""
@@ -165,7 +166,7 @@ class SandboxApp:
             msg = f"unknown resource {resource!r}"
             raise KeyError(msg)
         store = self.store(resource)
-        return apply_overrides(store.bodies, store.updated, self.overrides_of(resource))
+        return apply_overrides(store.bodies, store.updated, store.ids, self.overrides_of(resource))
 
     def records(self, resource: str) -> list[dict[str, Any]]:
         """Return the current records of a resource as served, in API order."""

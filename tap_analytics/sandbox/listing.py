@@ -87,7 +87,8 @@ def plan_page(
     end = min(query.start + query.limit, len(store))
     records = store.bodies[query.start : end]
     if overrides:
-        records = apply_overrides(records, store.updated[query.start : end], overrides)
+        window = slice(query.start, end)
+        records = apply_overrides(records, store.updated[window], store.ids[window], overrides)
     next_cursor = None
     if end < len(store):
         next_cursor = Cursor(store.resource, store.updated[end - 1], store.ids[end - 1]).encode()
