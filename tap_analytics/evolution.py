@@ -125,7 +125,7 @@ class SchemaGuard:
     def first_refused(
         self, records: list[dict[str, t.Any]]
     ) -> tuple[int, SchemaContractError | None]:
-        """How many records come before one whose type is refused, and why (all checked if frozen)."""
+        """How many records precede one whose type is refused, and why (all checked if frozen)."""
         if self.contract.data_type != "freeze":
             if records:  # a sample a page, as documented: a type change that lasts is seen
                 self._log_types(records[0])
