@@ -86,6 +86,17 @@ def test_updated_records_are_read_again_and_nothing_else(sandbox):
         assert by_id[record["id"]]["updated_at"] == record["updated_at"]
 
 
+def test_added_records_are_read_by_the_next_run_and_nothing_else(sandbox):
+    first = run_tap(config_for(sandbox.base_url))
+    added = sandbox.add_records("events", 7)
+    second = run_tap(config_for(sandbox.base_url), state=first.last_state)
+    assert second.records["events"] == added
+    assert {stream: second.ids(stream) for stream in STREAMS} == {
+        **{stream: [] for stream in STREAMS},
+        "events": [record["id"] for record in added],
+    }
+
+
 def test_ties_across_a_page_boundary_are_not_lost(sandbox):
     records = sandbox.records("events")
     groups: dict[str, list[str]] = {}
