@@ -81,3 +81,10 @@ dist:
 # The fast tests under each Python version pyproject.toml claims besides the one of .venv.
 matrix:
 	scripts/matrix.sh 3.12 3.13
+
+.PHONY: settings-copies
+
+# tap-analytics.yml, meltano.yml's extractor and the README's settings table, written again
+# from tap_analytics/settings.py (through `tap-analytics --about`) after a setting changes.
+settings-copies: $(STAMP)
+	$(BIN)/python scripts/settings_copies.py

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import typing as t
 import weakref
+from decimal import Decimal
 from http import HTTPStatus
 from urllib.parse import urlparse
 
@@ -50,7 +51,8 @@ ADVICE = {
 # row (up to 5 seen with the token revoked on every 5th request); more is a server rejecting
 # this resource's requests whatever the token.
 MAX_REJECTIONS = 10
-_decode = msgspec.json.Decoder().decode
+# Numbers with a fraction or an exponent as Decimals: written with the digits the API sent.
+_decode = msgspec.json.Decoder(float_hook=Decimal).decode
 
 
 def path_of(request: requests.PreparedRequest) -> str:
@@ -79,7 +81,6 @@ class ResourceStream(RESTStream[str | None]):
         self._bodies: weakref.WeakKeyDictionary[requests.Response, object] = (
             weakref.WeakKeyDictionary()
         )
-        self._start_value: str | None = None
 
     @property
     @override
@@ -126,10 +127,12 @@ class ResourceStream(RESTStream[str | None]):
             params["limit"] = self.resource.page_size
         if next_page_token is not None:
             params[self.resource.cursor_param] = next_page_token
-        incremental = self.resource.incremental
-        if incremental and incremental.start_param and self._start_value is not None:
-            params[incremental.start_param] = self._start_value
         return params
+
+    @property
+    def start_param(self) -> str | None:
+        """The query parameter that starts a list at an instant of the replication key."""
+        return self.resource.incremental.start_param if self.resource.incremental else None
 
     # Responses
 

@@ -25,7 +25,8 @@ class Paced(t.Protocol):
     def name(self) -> str:
         """The stream's name."""
 
-    wait_clock: WaitClock
+    def begin_sync(self, clock: WaitClock) -> object:
+        """Begin a new sync of the stream, its waits counted by `clock`."""
 
 
 def may_start(clocks: t.Collection[WaitClock], cap: int, now: float) -> bool:
@@ -90,7 +91,8 @@ class PacedThreads(t.Generic[S]):
 
     def _start(self, stream: S) -> None:
         """Start a stream's sync in a thread of its own."""
-        stream.wait_clock = clock = WaitClock(now=self.now, started=self.now())
+        clock = WaitClock(now=self.now, started=self.now())
+        stream.begin_sync(clock)
         # A daemon: a stream stuck in a request or a backoff wait must not hold up the exit
         # of an interrupted run (its records since the last STATE are simply re-read).
         thread = threading.Thread(

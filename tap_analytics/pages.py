@@ -48,9 +48,9 @@ class WaitClock:
 
 
 def fetched_pages(
-    stream: ResourceStream, context: Context | None, clock: WaitClock
+    stream: ResourceStream, context: Context | None, clock: WaitClock, since: str | None = None
 ) -> Iterator[Page]:
-    """Yield a stream's pages in order, each requested once the one before is handled."""
+    """Yield a stream's pages from `since` in order, each requested once the last is handled."""
     # No fetcher thread: its hand-offs cost more CPU a record than the overlap saved here;
     # latency is hidden by syncing streams side by side instead (see sync_all.py).
     paginator = stream.get_new_paginator()
@@ -59,6 +59,8 @@ def fetched_pages(
         request_counter.with_context(context)
         while True:
             request = stream._prepare_request(context=context, page=paginator)  # noqa: SLF001
+            if since is not None and (start_param := stream.start_param) is not None:
+                request.prepare_url(request.url, {start_param: since})
             cpu, sent = clock.cpu(), clock.now()
             clock.in_flight_since = sent
             try:

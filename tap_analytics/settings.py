@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-import json
 import typing as t
 from decimal import Decimal
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import jsonschema
 from singer_sdk import typing as th
 
 from tap_analytics.evolution import MODES
-from tap_analytics.state import BadBookmarkError, json_type, parse_instant
+from tap_analytics.state import BadBookmarkError, parse_instant
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -331,25 +329,6 @@ def worded_sdk_error(error: str) -> str:
         return f"Settings are invalid: {error}"
     name = ".".join(part.strip("'") for part in where.rstrip("]").split("]["))
     return f"Setting '{name}' is invalid: {message}"
-
-
-def config_file_problem(path: str) -> str | None:
-    """Say what keeps a --config file from being an object of settings, if anything."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return f"config file {path} was not found"
-    except (OSError, UnicodeDecodeError) as exc:
-        return f"config file {path} cannot be read ({exc})"
-    if not text.strip():
-        return f"config file {path} is empty: it must hold a JSON object of settings"
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return f"config file {path} is not valid JSON ({exc})"
-    if not isinstance(document, dict):
-        return f"config file {path} holds a JSON {json_type(document)}, not an object of settings"
-    return None
 
 
 def already_reported(sdk_error: str, errors: list[str]) -> bool:

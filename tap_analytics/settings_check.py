@@ -12,6 +12,13 @@ if t.TYPE_CHECKING:
 
     from tap_analytics.resources import Resource
 
+# The SDK's batch path would run through the tap's record loop, which writes STATE with the
+# records: a BATCH after its STATE, and a run killed between them loses its records on resume.
+BATCH_REFUSED = (
+    "Setting 'batch_config' is refused: the tap writes RECORD messages, not BATCH files (a BATCH "
+    "would follow the STATE that counts its records as delivered); remove batch_config"
+)
+
 
 def hide_secrets(config: Mapping[str, t.Any]) -> None:
     """Redact the client secret from every later line, in either of its two places."""
@@ -30,6 +37,8 @@ def checked(
     validated, errors = settings.validated(config, schema)
     if for_sync:
         errors += settings.missing_for_sync(validated)
+    if "batch_config" in validated:
+        errors.append(BATCH_REFUSED)
     return validated, errors
 
 

@@ -136,7 +136,7 @@ class TapAnalytics(Tap):
     ) -> _ConfigInput:
         # The SDK would end a missing, empty or non-object file in a traceback.
         for path in value:
-            if path != "ENV" and (problem := settings.config_file_problem(path)):
+            if path != "ENV" and (problem := inputs.config_file_problem(path)):
                 cls.logger.error("Invalid config: %s", problem)
                 ctx.exit(1)
         return super().cb_config(ctx, param, value)
@@ -156,8 +156,11 @@ class TapAnalytics(Tap):
     @override
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         with exits.verdict(cls.logger):
-            if kwargs.get("state") is not None:  # refused before any request
+            # Both files are read and checked before any request.
+            if kwargs.get("state") is not None:
                 kwargs["state"] = inputs.checked_state_file(kwargs["state"], cls.logger)
+            if kwargs.get("catalog") is not None:
+                kwargs["catalog"] = inputs.checked_catalog_file(kwargs["catalog"])
             super().invoke(*args, **kwargs)
             # The process exits next: skip the interpreter's final garbage collection of
             # every object of the run (a quarter of a second here, on every run).

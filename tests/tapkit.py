@@ -117,6 +117,7 @@ class Run:
     returncode: int = 0
     error: BaseException | None = None
     records: dict[str, list[dict[str, t.Any]]] = field(default_factory=dict)
+    stdout: bytes = b""  # the lines as written, for checks of their exact text
 
     def __post_init__(self) -> None:
         """Group records by stream."""
@@ -181,7 +182,7 @@ def run_tap(
         error = exc
     else:
         assert not expect_failure, "the sync was expected to fail"
-    return Run(parse_lines(out.getvalue()), error=error)
+    return Run(parse_lines(out.getvalue()), error=error, stdout=out.getvalue())
 
 
 def run_cli(
@@ -207,7 +208,9 @@ def run_cli(
             check=False,
             env={**os.environ, **(env or {})},
         )
-    return Run(parse_lines(result.stdout), result.stderr.decode(), result.returncode)
+    return Run(
+        parse_lines(result.stdout), result.stderr.decode(), result.returncode, stdout=result.stdout
+    )
 
 
 def catalog_selecting(config: dict[str, t.Any], streams: set[str]) -> dict[str, t.Any]:

@@ -84,32 +84,6 @@ def test_readme_is_short() -> None:
     assert len((ROOT / "README.md").read_text().split()) <= README_WORDS
 
 
-def run_settings_table(*arguments: str) -> subprocess.CompletedProcess[str]:
-    """Run scripts/settings_table.py."""
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "settings_table.py"), *arguments],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
-def test_readme_settings_table_is_generated_from_about() -> None:
-    result = run_settings_table("--check")
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_settings_table_check_notices_a_stale_table(tmp_path: Path) -> None:
-    readme = tmp_path / "README.md"
-    text = (ROOT / "README.md").read_text()
-    header = "|---|---|---|---|\n"
-    readme.write_text(text.replace(header, header + "| `bogus` | string |  | no such setting |\n"))
-    assert readme.read_text() != text
-    assert run_settings_table("--check", str(readme)).returncode == 1
-    assert run_settings_table(str(readme)).returncode == 0
-    assert readme.read_text() == text
-
-
 def schema_type(schema: dict[str, t.Any]) -> tuple[str, bool]:
     """How docs/api.md names a field's type, and whether it can be null."""
     found = schema.get("type", [])

@@ -73,7 +73,8 @@ def test_the_clock_counts_waits_not_the_threads_own_work(sandbox) -> None:
     tap.writer.out = io.BytesIO()
     stream = tap.streams["customers"]
     assert isinstance(stream, AnalyticsStream)
-    stream.wait_clock = WaitClock(now=wall.now, cpu=cpu.now, started=wall.now())
+    clock = WaitClock(now=wall.now, cpu=cpu.now, started=wall.now())
+    stream.begin_sync(clock)  # as the run begins it, with the clock the pacing watches
     send, parse = HTTPAdapter.send, AnalyticsStream.parse_response
 
     def answered_after_a_second(adapter: HTTPAdapter, request, *args, **kwargs):
@@ -92,10 +93,10 @@ def test_the_clock_counts_waits_not_the_threads_own_work(sandbox) -> None:
         mock.patch.object(AnalyticsStream, "parse_response", parsed_in_half_a_second),
     ):
         stream.sync()
-    pages = stream.wait_clock.requests
+    pages = clock.requests
     assert pages == -(-sandbox.counts()["customers"] // 20)
-    assert stream.wait_clock.waited == 0.75 * pages
-    assert stream.wait_clock.share_waiting(wall.now()) == 0.5
+    assert clock.waited == 0.75 * pages
+    assert clock.share_waiting(wall.now()) == 0.5
 
 
 class FakeStream:
@@ -105,6 +106,10 @@ class FakeStream:
         """A stream called `name`, without a clock until it starts."""
         self.name = name
         self.wait_clock = WaitClock()
+
+    def begin_sync(self, clock: WaitClock) -> None:
+        """Take the clock the pacing gives this sync."""
+        self.wait_clock = clock
 
 
 def test_streams_that_mostly_wait_all_run_at_once() -> None:
@@ -161,8 +166,10 @@ def test_a_closed_writer_writes_nothing_more() -> None:
     out = io.BytesIO()
     writer = LockedWriter(out)
     writer.checkpoint([b'{"type":"RECORD"}\n'], lambda: {"bookmarks": {}})
-    writer.close()
+    assert writer.close(lambda: out.write(b'{"type":"STATE","value":{}}\n'), timeout=60)
     written = out.getvalue()
     writer.checkpoint([b'{"type":"RECORD"}\n'], lambda: {"bookmarks": {}})
     assert out.getvalue() == written
-    assert written.endswith(b'{"type":"STATE","value":{"bookmarks":{}}}\n')
+    assert written.endswith(
+        b'{"type":"STATE","value":{"bookmarks":{}}}\n{"type":"STATE","value":{}}\n'
+    )

@@ -107,3 +107,15 @@ def test_disagreeing_secrets_are_not_echoed(sandbox):
         TapAnalytics(config=config, validate_config=True)
     assert "other-secret" not in str(caught.value.errors)
     assert CLIENT_SECRET not in str(caught.value.errors)
+
+
+def test_batch_config_is_refused_by_name_before_any_request(sandbox):
+    batch = {"encoding": {"format": "jsonl"}, "storage": {"root": "file:///tmp"}}
+    run = run_cli({**config_for(sandbox.base_url), "batch_config": batch})
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    last = run.stderr.strip().splitlines()[-1]
+    assert "Setting 'batch_config' is refused" in last
+    assert "remove batch_config" in last
+    assert run.messages == []
+    assert sandbox.request_log() == []

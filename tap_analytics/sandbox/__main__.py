@@ -22,9 +22,10 @@ if TYPE_CHECKING:
 CONTROL_HELP = """\
 control endpoints (JSON bodies; the base URL is printed at start):
   GET    /_sandbox/counts            records per resource
-  GET    /_sandbox/records/RESOURCE  every record as served, in API order
+  GET    /_sandbox/records/RESOURCE  {"data": [every record as served, in API order]}
   POST   /_sandbox/update            {"resource": R, "count": N} or {"resource": R, "ids": [..]}:
                                      give records a new updated_at (the latest) and a new value
+  POST   /_sandbox/add               {"resource": R, "count": N}: N new records, newest updated_at
   POST   /_sandbox/revoke            revoke every access token issued so far
   GET    /_sandbox/requests          the log of token and data requests
   DELETE /_sandbox/requests          clear that log
@@ -40,11 +41,11 @@ fault rules fire in the order added; keys: kind, path (default: every /v1/ path)
   on arrival: status, drop (close the connection), slow (wait `delay` s), revoke (revoke the
     tokens, then answer), html (200 HTML), garbage (200 broken JSON), hang (never answer)
   on a good answer: empty (no records, same position), no_data, data_not_list,
-    missing_field (remove `field` from the first record), repeat_cursor, truncated
-field_overrides: [{"resource": R, "name": F, "value": V, "since": RFC 3339 (default now)}]
-  serves F = V on records with updated_at >= since; /_sandbox/update moves records past it
-resources: customers, sessions, events, campaigns, and `resource` (customer-shaped records
-  for declared resources)
+    missing_field (remove `field` from the first record), repeat_cursor, truncated,
+    unsorted (the page's records newest first)
+field_overrides: [{"resource": R, "name": F, "value": V, "since": RFC 3339 (now), "ids": [...],
+  "raw": true}]: F = V from `since` on (update and add put records past it), or on `ids`
+resources: customers, sessions, events, campaigns, resource (customer-shaped, for declared ones)
 """
 
 
@@ -85,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     for resource in RESOURCES:
         add(f"--{resource}", type=int, metavar="N", help=f"records of {resource}")
     add("--seed", type=int, default=1, help="same seed, same records")
-    add("--data-dir", type=Path, metavar="DIR", help="keep records and updates across restarts")
+    add("--data-dir", type=Path, metavar="DIR", help="keep updated and added records")
     add("--client-id", default="sandbox-client", metavar="ID", help="(sandbox-client)")
     add("--client-secret", default="sandbox-secret", metavar="SECRET", help="(sandbox-secret)")
     add("--token-ttl", type=int, default=3600, metavar="S", help="expires_in seconds (3600)")

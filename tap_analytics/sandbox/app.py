@@ -19,13 +19,18 @@ from tap_analytics.sandbox.faults import (
     FaultBook,
     FaultRule,
 )
-from tap_analytics.sandbox.generate import DEFAULT_COUNTS, RESOURCES, generate_resource
+from tap_analytics.sandbox.generate import (
+    DEFAULT_COUNTS,
+    RESOURCES,
+    generate_resource,
+    new_record,
+)
 from tap_analytics.sandbox.instants import MICROS, parse_instant
 from tap_analytics.sandbox.overrides import (
     FieldOverride,
     apply_overrides,
-    override_record,
     parse_override,
+    served_body,
 )
 from tap_analytics.sandbox.ratelimit import DEFAULT_RATE_LIMIT, DEFAULT_RATE_WINDOW, RateWindow
 from tap_analytics.sandbox.responses import (
@@ -52,6 +57,7 @@ REPLACING_KINDS = frozenset({"status", "drop", "html", "garbage", "hang"})
 CONTROL_PREFIX = "/_sandbox/"
 DATA_PREFIX = "/v1/"
 REQUEST_LOG_LIMIT = 100_000
+MAX_ADDED = 100_000  # records one /_sandbox/add creates at most
 HTML_BODY = (
     b"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1><p>upstream hiccup</p></body></html>"
 )
@@ -107,7 +113,7 @@ class SandboxApp:
         data_dir: Path | str | None = None,
     ) -> None:
         """Configure the sandbox; records are generated on first use."""
-        self.counts = full_counts(counts)
+        self.counts = full_counts(counts)  # as generated; current_counts() has the additions
         self.seed = seed
         self.client = ClientCredentials(client_id, client_secret)
         self.token_ttl = token_ttl
@@ -151,13 +157,45 @@ class SandboxApp:
         store = self.store(resource)
         chosen = list(ids) if ids is not None else store.ids_spread(count or 0)
         overrides = self.overrides_of(resource)
-        not_before = max((override.since for override in overrides), default=None)
+        not_before = max((o.since for o in overrides if o.ids is None), default=None)
         updated = store.update(chosen, not_before)
         if self.data_dir is not None:
             self.data_dir.record_update(resource, updated)
-        for record in updated:
-            override_record(record, parse_instant(record["updated_at"]), overrides)
-        return updated
+        return [
+            json.loads(served_body(record, parse_instant(record["updated_at"]), overrides))
+            for record in updated
+        ]
+
+    def add_records(self, resource: str, count: object) -> list[dict[str, Any]]:
+        """Create `count` records after every other one (new ids, latest updated_at)."""
+        if resource not in RESOURCES:
+            msg = f"unknown resource {resource!r}"
+            raise KeyError(msg)
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_ADDED:
+            msg = f"count is a whole number from 1 to {MAX_ADDED}, not {count!r}"
+            raise ValueError(msg)
+        store = self.store(resource)
+        overrides = self.overrides_of(resource)
+        not_before = max((o.since for o in overrides if o.ids is None), default=None)
+        added = []
+        for _ in range(count):
+            updated = store.latest_instant(not_before)
+            body = new_record(resource, self.seed, self.counts, len(store) + 1, updated)
+            added.append(json.loads(body))
+            store.move_to_end(added[-1])
+        if self.data_dir is not None:
+            self.data_dir.record_update(resource, added)
+        return [
+            json.loads(served_body(record, parse_instant(record["updated_at"]), overrides))
+            for record in added
+        ]
+
+    def current_counts(self) -> dict[str, int]:
+        """The number of records of each resource now, added ones included."""
+        return {
+            resource: len(self.stores[resource]) if resource in self.stores else count
+            for resource, count in self.counts.items()
+        }
 
     def served_bodies(self, resource: str) -> list[bytes]:
         """Return every record of a resource as served (overrides applied), in API order."""
@@ -165,7 +203,7 @@ class SandboxApp:
             msg = f"unknown resource {resource!r}"
             raise KeyError(msg)
         store = self.store(resource)
-        return apply_overrides(store.bodies, store.updated, self.overrides_of(resource))
+        return apply_overrides(store.bodies, store.updated, store.ids, self.overrides_of(resource))
 
     def records(self, resource: str) -> list[dict[str, Any]]:
         """Return the current records of a resource as served, in API order."""

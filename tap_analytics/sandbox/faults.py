@@ -12,7 +12,15 @@ MIN_STATUS, MAX_STATUS = 100, 599
 ARRIVAL_KINDS = frozenset({"status", "drop", "slow", "revoke", "html", "garbage", "hang"})
 # Faults that spoil an otherwise successful answer, decided once it is ready.
 ANSWER_KINDS = frozenset(
-    {"empty", "no_data", "data_not_list", "missing_field", "repeat_cursor", "truncated"}
+    {
+        "empty",
+        "no_data",
+        "data_not_list",
+        "missing_field",
+        "repeat_cursor",
+        "truncated",
+        "unsorted",
+    }
 )
 KINDS = ARRIVAL_KINDS | ANSWER_KINDS
 FAULT_KEYS = frozenset(

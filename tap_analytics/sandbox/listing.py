@@ -87,7 +87,8 @@ def plan_page(
     end = min(query.start + query.limit, len(store))
     records = store.bodies[query.start : end]
     if overrides:
-        records = apply_overrides(records, store.updated[query.start : end], overrides)
+        window = slice(query.start, end)
+        records = apply_overrides(records, store.updated[window], store.ids[window], overrides)
     next_cursor = None
     if end < len(store):
         next_cursor = Cursor(store.resource, store.updated[end - 1], store.ids[end - 1]).encode()
@@ -105,6 +106,8 @@ def plan_page(
             store.resource, query.position.updated, query.position.record_id, 0, repeat=True
         )
         next_cursor = query.after or repeating.encode()
+    elif kind == "unsorted":  # an API that breaks its order: the page's records newest first
+        records = records[::-1]
     elif kind == "missing_field" and rule and records:
         first = json.loads(records[0])
         first.pop(rule.field, None)
