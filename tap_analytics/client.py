@@ -14,6 +14,7 @@ import requests
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.pagination import SinglePagePaginator
+from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 from typing_extensions import override
 
 from tap_analytics.errors import (
@@ -119,7 +120,10 @@ class ResourceStream(RESTStream[str | None]):
     @property
     @override
     def emit_activate_version_messages(self) -> bool:
-        return self.resource.write_disposition == "replace"
+        # A replace resource, or a full read the catalog chose: the target keeps only this
+        # version's rows (the tap advertises ACTIVATE_VERSION).
+        forced = self.forced_replication_method == REPLICATION_FULL_TABLE
+        return self.resource.write_disposition == "replace" or forced
 
     @override
     def get_new_paginator(self) -> BaseAPIPaginator[str | None]:
