@@ -23,20 +23,26 @@ lint: $(STAMP)
 	MYPYPATH=benchmarks $(BIN)/mypy --explicit-package-bases benchmarks/*.py benchmarks/harness
 	$(BIN)/mypy -p benchmarks.stock_tap
 
-# Everything: lint, then every test (slow and e2e included).
-test: lint
-	$(BIN)/python -m pytest -m "not bench"
-	# Every tap test again with streams synced one after another.
-	$(BIN)/python -m pytest -q --max-parallel-streams 1 tests \
-		--ignore=tests/e2e --ignore=tests/test_sandbox.py --ignore=tests/test_load.py
+# Test processes side by side: the tests wait on subprocesses and sockets much of the time, so a
+# third worker on two cores fills those waits.
+WORKERS ?= 3
+PYTEST := $(BIN)/python -m pytest -q -n $(WORKERS)
 
-# What `make test` leaves out: the benchmark harness's tests.
+# What a change can break: lint and types, then every test once (unit, integration, e2e, the
+# docs' commands) but for the ones marked `full` or `bench` in pyproject.toml.
+test: lint
+	$(PYTEST) -m "not full and not bench"
+
+# What `make test` leaves out: the slowest cases, the benchmark harness's tests, and every tap
+# test again with streams (and, where the tap has the setting, requests) one at a time.
 test-full: $(STAMP)
-	$(BIN)/python -m pytest -q -m bench
+	$(PYTEST) -m "full or bench"
+	$(PYTEST) --max-parallel-streams 1 --max-parallel-requests 1 \
+		-m "not e2e and not sandbox and not full and not bench"
 
 # The edit-test loop: lint, then the tests that are neither slow nor e2e.
 check: lint
-	$(BIN)/python -m pytest -q -m "not slow and not e2e"
+	$(PYTEST) -m "not slow and not e2e and not bench"
 
 # The fast tests against the newest singer-sdk on the registry, over the pin: what the next
 # upgrade breaks, seen early. Not part of `make test`.
@@ -47,7 +53,7 @@ sdk-next:
 	# pip reports the pin this breaks; breaking it is the point.
 	$(SDK_NEXT)/bin/python -m pip install --quiet --upgrade 'singer-sdk[msgspec,testing]'
 	$(SDK_NEXT)/bin/python -m pip show singer-sdk | grep '^Version'
-	$(SDK_NEXT)/bin/python -m pytest -q -m "not slow and not e2e"
+	$(SDK_NEXT)/bin/python -m pytest -q -m "not slow and not e2e and not bench"
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py

@@ -10,13 +10,14 @@ with --check it writes nothing, names each stale copy and exits 1 if any is.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML
 
 from tap_analytics.settings import CONFIG_JSONSCHEMA, SYNC_SETTINGS
 
@@ -32,9 +33,9 @@ LABEL = "Analytics API"
 DESCRIPTION = "Customers, sessions, events and campaigns from the Analytics API v1"
 HUB_HEAD = (
     "# Hub-style plugin definition, generated from tap_analytics/settings.py by\n"
-    "# scripts/settings_copies.py: edit those, not this. The package is not on PyPI: pip_url\n"
-    "# installs a checkout of this repository that sits beside your Meltano project\n"
-    "# (docs/meltano.md).\n"
+    "# scripts/settings_copies.py: edit settings.py, then run `make settings-copies`.\n"
+    "# The package is not on PyPI: pip_url installs a checkout of this repository that sits\n"
+    "# beside your Meltano project (docs/meltano.md).\n"
 )
 MELTANO_START = "# generated:start"
 MELTANO_END = "# generated:end"
@@ -82,14 +83,24 @@ def holds_secret(schema: object) -> bool:
     return bool(schema.get("secret")) or any(map(holds_secret, schema.values()))
 
 
+def dumped(document: object) -> str:
+    """YAML text as Meltano writes meltano.yml (ruamel, block style, no line wrapping)."""
+    writer = YAML()
+    writer.default_flow_style = False
+    writer.width = sys.maxsize
+    text = io.StringIO()
+    writer.dump(document, text)
+    return text.getvalue()
+
+
 def setting(name: str, schema: dict[str, Any]) -> dict[str, Any]:
-    """One Meltano setting from one property of the settings schema."""
+    """One Meltano setting from one property of the settings schema, keys in Meltano's order."""
     entry: dict[str, Any] = {"name": name, "kind": kind_of(schema)}
+    if "default" in schema:
+        entry["value"] = schema["default"]
     entry["label"] = schema.get("title") or name.replace("_", " ").capitalize()
     if schema.get("description"):
         entry["description"] = schema["description"]
-    if "default" in schema:
-        entry["value"] = schema["default"]
     if holds_secret(schema):  # Meltano then redacts the whole value, nested secret included
         entry["sensitive"] = True
     if "enum" in schema:
@@ -126,13 +137,13 @@ def hub_text(info: dict[str, Any], _current: str) -> str:
         namespace="tap_analytics",
         variant=NAME,
         label=LABEL,
-        description=DESCRIPTION,
         pip_url=f"../{NAME}",
         executable=NAME,
+        description=DESCRIPTION,
         keywords=["meltano_sdk", "api", "analytics"],
         maintenance_status="active",
     )
-    return HUB_HEAD + yaml.safe_dump(definition, sort_keys=False, width=100)
+    return HUB_HEAD + dumped(definition)
 
 
 def meltano_text(info: dict[str, Any], current: str) -> str:
@@ -142,11 +153,11 @@ def meltano_text(info: dict[str, Any], current: str) -> str:
         name=NAME,
         namespace="tap_analytics",
         label=LABEL,
-        description=DESCRIPTION,
         pip_url="-e ${MELTANO_PROJECT_ROOT}",
         executable=NAME,
+        description=DESCRIPTION,
     )
-    block = yaml.safe_dump([definition], sort_keys=False, width=100)
+    block = dumped([definition])  # as Meltano writes it back: `meltano select` changes nothing
     indented = "".join(f"  {line}\n" for line in block.splitlines())
     return between(current, MELTANO_START, MELTANO_END, indented, whole_lines=True)
 

@@ -125,10 +125,7 @@ class SchemaGuard:
     def first_refused(
         self, records: list[dict[str, t.Any]]
     ) -> tuple[int, SchemaContractError | None]:
-        """Check types: every record under a frozen data_type, else the first (logged).
-
-        Return how many records come before the first refused one, and its refusal.
-        """
+        """How many records precede one whose type is refused, and why (all checked if frozen)."""
         if self.contract.data_type != "freeze":
             if records:  # a sample a page, as documented: a type change that lasts is seen
                 self._log_types(records[0])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import typing as t
 
@@ -15,6 +16,7 @@ from tap_analytics.errors import (
     SyncIncompleteError,
     SyncInterruptedError,
 )
+from tap_analytics.sync_all import STOP_GRACE
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -35,6 +37,17 @@ def verdict(logger: logging.Logger) -> Iterator[None]:
     except SyncIncompleteError as exc:
         exit_with(logger, 1, "Sync incomplete: %s", exc)
     except SyncInterruptedError as exc:
+        if exc.stdout_stuck:
+            exit_with(
+                logger,
+                128 + exc.signum,
+                "Sync interrupted by signal %d; the last STATE could not be written: stdout "
+                "took nothing for %.0f s (its reader stopped reading). Rerun with the last STATE "
+                "the target received",
+                exc.signum,
+                STOP_GRACE,
+                stdout_stuck=True,
+            )
         exit_with(
             logger,
             128 + exc.signum,
@@ -44,10 +57,14 @@ def verdict(logger: logging.Logger) -> Iterator[None]:
         )
 
 
-def exit_with(logger: logging.Logger, code: int, message: str, *args: object) -> t.NoReturn:
+def exit_with(
+    logger: logging.Logger, code: int, message: str, *args: object, stdout_stuck: bool = False
+) -> t.NoReturn:
     """Log the verdict as the last line on stderr, without a traceback, and exit."""
     logger.error(message, *args)
     # A stream stuck in a request when the run stopped (a daemon thread) may still finish:
     # nothing it logs may follow the verdict.
     logging.disable()
+    if stdout_stuck:  # an exit through the interpreter would flush stdout: wait for its reader
+        os._exit(code)
     sys.exit(code)

@@ -141,3 +141,34 @@ def _entry_problem(entry: object, where: str) -> str | None:
                 f"{json.dumps(item)[:80]}"
             )
     return None
+
+
+def with_chosen_replication(catalog: dict[str, t.Any]) -> dict[str, t.Any]:
+    """A copy of a catalog where a replication method chosen in a stream's metadata is heeded.
+
+    Meltano's `metadata` extra writes a choice as `replication-method` (or
+    `forced-replication-method`) in the stream's metadata, while the entry's `replication_method`
+    is still what discovery wrote, and the SDK reads the entry's first (and never
+    `replication-method`): the metadata's choice becomes the entry's `replication_method`.
+    """
+    streams = catalog.get("streams")
+    if not isinstance(streams, list):
+        return catalog  # refused by catalog_problem, or left to the SDK
+    chosen = []
+    for entry in streams:
+        metadata = _stream_metadata(entry)
+        method = metadata.get("replication-method") or metadata.get("forced-replication-method")
+        if method and isinstance(entry, dict):
+            entry = {**entry, "replication_method": method}  # noqa: PLW2901 - a copy of it
+        chosen.append(entry)
+    return {**catalog, "streams": chosen}
+
+
+def _stream_metadata(entry: object) -> dict[str, t.Any]:
+    """The stream-level metadata (breadcrumb []) of a catalog entry, or {}."""
+    items = entry.get("metadata") if isinstance(entry, dict) else None
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and item.get("breadcrumb") == []:
+            metadata = item.get("metadata")
+            return metadata if isinstance(metadata, dict) else {}
+    return {}

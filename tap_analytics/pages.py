@@ -8,6 +8,8 @@ import typing as t
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from tap_analytics.paging import CursorPaginator
+
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
@@ -74,6 +76,8 @@ def fetched_pages(
             request_counter.increment()
             stream.update_sync_costs(request, response, context)  # logged at the end
             page = Page(list(stream.parse_response(response)), datetime.now(UTC))
+            if isinstance(paginator, CursorPaginator):
+                paginator.check_progress(response)  # a page of records read before is not good
             yield page  # a page is good even when its cursor is not
             paginator.advance(response)
             if paginator.finished:

@@ -14,6 +14,7 @@ from singer_sdk import RESTStream, metrics
 from singer_sdk.helpers._catalog import get_selected_schema
 from singer_sdk.helpers._state import write_starting_replication_value
 from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 from typing_extensions import override
 
 from tap_analytics.client import ResourceStream
@@ -224,7 +225,9 @@ class AnalyticsStream(ResourceStream):
         """This stream's next sync, from its state and the settings; refuse a bad bookmark."""
         state = self.stream_state
         initial = copy.deepcopy(dict(state))
-        if self.resource.incremental is None:
+        if self.resource.incremental is None or self.replication_method == REPLICATION_FULL_TABLE:
+            # A full read (the catalog may choose one): every record the API lists, as the
+            # SDK reads a full-table stream; the bookmark then moves to the last one written.
             clock = clock or WaitClock()
             return StreamSync(
                 None, None, Bookmark(), initial, [Read(None, None, clock=clock)], clock
@@ -329,6 +332,13 @@ class AnalyticsStream(ResourceStream):
         session.proxies = requests.utils.get_environ_proxies(self.url_base)
         session.trust_env = False
         sync = self.current = self._planned_sync(clock)
+        if self.resource.incremental and self.replication_method == REPLICATION_FULL_TABLE:
+            self.logger.info(
+                "Stream '%s' is FULL_TABLE in the catalog: every record is read, whatever the "
+                "bookmark (%s), start_date and end_date say",
+                self.name,
+                self.stream_state.get("replication_key_value", "none"),
+            )
         if self.replication_key:
             write_starting_replication_value(self.stream_state, sync.start)
         sync.verbatim = self._writes_records_verbatim()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import typing as t
 
 from tap_analytics.errors import InvalidStateError, SyncIncompleteError, SyncInterruptedError
@@ -22,14 +23,7 @@ STOP_GRACE = 2.0  # seconds an interrupted run waits for its streams' last check
 
 def sync_selected(tap: Tap, run: RunContext, max_parallel_streams: int) -> None:
     """Sync every selected stream; raise at the end if any failed, at once if interrupted."""
-    if tap.state:
-        tap.state_writer.write_state(tap.state)
     selected = [s for s in tap.streams.values() if isinstance(s, AnalyticsStream) and s.selected]
-    problems = [problem for stream in selected if (problem := stream.check_state())]
-    if problems:
-        raise InvalidStateError("; ".join(problems))
-    warn_of_future_bookmarks(selected, tap.logger)
-    run.slots.expect(len(selected))  # each stream's first request is kept for it
     progress = Progress()
 
     def sync_stream(stream: AnalyticsStream) -> None:
@@ -41,15 +35,24 @@ def sync_selected(tap: Tap, run: RunContext, max_parallel_streams: int) -> None:
             stream.sync()
 
     threads = PacedThreads(max_parallel_streams, sync_stream, progress.tick)
-    try:
+    try:  # a signal may come during any write to stdout, the first STATE's included
+        if tap.state:
+            tap.state_writer.write_state(tap.state)
+        problems = [problem for stream in selected if (problem := stream.check_state())]
+        if problems:
+            raise InvalidStateError("; ".join(problems))
+        warn_of_future_bookmarks(selected, tap.logger)
+        run.slots.expect(len(selected))  # each stream's first request is kept for it
         failures = threads.run(selected)  # failures are collected; the other streams go on
-    except SyncInterruptedError:
+        run.writer.flush()
+    except SyncInterruptedError as interrupted:
         run.stop.set()
         threads.join(timeout=STOP_GRACE)  # their last checkpoints, unless a request hangs
-        tap.state_writer.write_state(tap.state)
-        run.writer.close()  # a stream still in a request writes nothing after this STATE
+        # A stream still in a request writes nothing after this STATE. A reader that stopped
+        # reading holds the STATE back: then the run must end without it, not wait forever.
+        last_state = functools.partial(tap.state_writer.write_state, tap.state)
+        interrupted.stdout_stuck = not run.writer.close(last_state, timeout=STOP_GRACE)
         raise
-    run.writer.flush()
     for stream in selected:
         stream.log_sync_costs()
     if failures:

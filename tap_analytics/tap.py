@@ -23,11 +23,13 @@ from tap_analytics.throttle import Throttle
 from tap_analytics.version import package_version
 
 if t.TYPE_CHECKING:
+    from pathlib import PurePath
     from types import FrameType
 
     import click
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
     from singer_sdk.plugin_base import _ConfigInput
+    from singer_sdk.singerlib import Catalog
 
     from tap_analytics.resources import Resource
     from tap_analytics.sync import AnalyticsStream
@@ -50,6 +52,15 @@ class TapAnalytics(Tap):
         PluginCapabilities.FLATTENING,
         PluginCapabilities.STRUCTURED_LOGGING,
     ]  # no BATCH: batch files would bypass the bookmark and checkpoint path
+
+    @override
+    def __init__(
+        self, *, catalog: PurePath | str | dict[str, t.Any] | Catalog | None = None, **kwargs: t.Any
+    ) -> None:
+        # The SDK parses the catalog here, and drops what it does not know of its metadata.
+        if isinstance(catalog, dict):
+            catalog = inputs.with_chosen_replication(catalog)
+        super().__init__(catalog=catalog, **kwargs)
 
     @classmethod
     @override

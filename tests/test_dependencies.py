@@ -18,10 +18,10 @@ def normalized(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def imported_modules() -> dict[str, str]:
-    """Top-level modules imported anywhere in tap_analytics/, each with one file that does."""
-    found: dict[str, str] = {}
-    for path in sorted(PACKAGE.rglob("*.py")):
+def imports(package: Path) -> list[tuple[str, str]]:
+    """Every module imported in a package's files (dotted), with the file that imports it."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
@@ -29,8 +29,15 @@ def imported_modules() -> dict[str, str]:
                 names = [node.module]
             else:
                 continue
-            for name in names:
-                found.setdefault(name.split(".")[0], path.relative_to(ROOT).as_posix())
+            found += [(name, path.relative_to(ROOT).as_posix()) for name in names]
+    return found
+
+
+def imported_modules() -> dict[str, str]:
+    """Top-level modules imported anywhere in tap_analytics/, each with one file that does."""
+    found: dict[str, str] = {}
+    for name, where in imports(PACKAGE):
+        found.setdefault(name.split(".")[0], where)
     return found
 
 
@@ -62,3 +69,14 @@ def test_every_imported_distribution_is_declared_and_every_declared_one_imported
     assert not unused, (
         f"declared in pyproject.toml but imported nowhere in tap_analytics/: {unused}"
     )
+
+
+def test_the_sandbox_imports_only_itself_and_the_standard_library() -> None:
+    # It stands for an API the tap does not control: sharing code would hide disagreements.
+    foreign = [
+        f"{name} ({where})"
+        for name, where in imports(PACKAGE / "sandbox")
+        if name.split(".")[0] not in sys.stdlib_module_names | {"__future__"}
+        and not name.startswith("tap_analytics.sandbox")
+    ]
+    assert not foreign, f"the sandbox imports what is neither its own nor stdlib: {foreign}"

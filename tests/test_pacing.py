@@ -166,8 +166,10 @@ def test_a_closed_writer_writes_nothing_more() -> None:
     out = io.BytesIO()
     writer = LockedWriter(out)
     writer.checkpoint([b'{"type":"RECORD"}\n'], lambda: {"bookmarks": {}})
-    writer.close()
+    assert writer.close(lambda: out.write(b'{"type":"STATE","value":{}}\n'), timeout=60)
     written = out.getvalue()
     writer.checkpoint([b'{"type":"RECORD"}\n'], lambda: {"bookmarks": {}})
     assert out.getvalue() == written
-    assert written.endswith(b'{"type":"STATE","value":{"bookmarks":{}}}\n')
+    assert written.endswith(
+        b'{"type":"STATE","value":{"bookmarks":{}}}\n{"type":"STATE","value":{}}\n'
+    )

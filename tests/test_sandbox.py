@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
+pytestmark = pytest.mark.sandbox
 CLIENT = ("sandbox-client", "sandbox-secret")
 TOKEN_PATH = "/oauth/v1/token"
 RESOURCES = ("customers", "sessions", "events", "campaigns", "resource")

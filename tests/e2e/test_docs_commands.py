@@ -185,7 +185,17 @@ def sandbox_url() -> Iterator[str]:
         yield server.base_url
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if shell_blocks(p)], ids=relative)
+SLOWEST_PAGE = "docs/meltano.md"  # it installs into fresh Meltano projects: make test-full
+CASES = [
+    pytest.param(
+        page, id=relative(page), marks=[pytest.mark.full] * (relative(page) == SLOWEST_PAGE)
+    )
+    for page in PAGES
+    if shell_blocks(page)
+]
+
+
+@pytest.mark.parametrize("page", CASES)
 @pytest.mark.usefixtures("docs_port_busy")  # no command needs a particular port free
 def test_page_commands_run_as_written(page: Path, tmp_path: Path, sandbox_url: str) -> None:
     session = run_page(page, tmp_path, sandbox_url)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
+import sys
 import typing as t
 
 import pytest
-from e2ekit import TAP, Meltano, base_env
+from e2ekit import MELTANO, ROOT, TAP, Meltano, base_env
 
 if t.TYPE_CHECKING:
     from pathlib import Path
@@ -95,3 +97,26 @@ def test_a_secret_inside_the_client_block_is_never_shown_when_invoked(
     assert '"tap_stream_id":"customers"' in shown
     assert SECRET not in shown
     assert SECRET[:10] not in shown
+
+
+def test_meltano_writes_the_generated_extractor_back_unchanged(tmp_path: Path) -> None:
+    copies = ("meltano.yml", "tap-analytics.yml", "README.md")
+    for name in copies:
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "plugins", tmp_path / "plugins")
+    subprocess.run(
+        [str(MELTANO), "select", "tap-analytics", "--exclude", "customers", "email"],
+        cwd=tmp_path,
+        env=base_env(tmp_path),
+        capture_output=True,
+        check=True,
+    )
+    assert "'!customers.email'" in (tmp_path / "meltano.yml").read_text()
+    check = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "settings_copies.py"), "--check", "--root", "."],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout
