@@ -662,7 +662,6 @@ class StreamSource:
         """Read `stream` in `context`."""
         self.stream = stream
         self.context = context
-        self.page_size = stream.resource.page_size or 100
         self.key = t.cast("str", stream.replication_key)
 
     def read_pages(self, read: Read) -> Iterator[Page]:
