@@ -82,3 +82,17 @@ def fetched_pages(
             paginator.advance(response)
             if paginator.finished:
                 return
+
+
+def first_record(stream: ResourceStream, since: str | None) -> dict[str, t.Any] | None:
+    """The first record at or after `since` (the list's first without it): a page of one."""
+    params = {**stream.get_url_params(None, None), "limit": 1}
+    if since is not None and stream.start_param is not None:
+        params[stream.start_param] = since
+    request = stream.build_prepared_request(
+        method="GET", url=stream.get_url(None), params=params, headers=stream.http_headers
+    )
+    fetch = stream.request_decorator(stream._request)  # noqa: SLF001 - the SDK's one request
+    records = list(stream.parse_response(fetch(request, None)))
+    first = records[0] if records else None
+    return first if isinstance(first, dict) else None

@@ -126,6 +126,7 @@ class SandboxApp:
         self.faults = FaultBook()
         self.stores: dict[str, ResourceStore] = {}
         self.request_log: deque[LogEntry] = deque(maxlen=REQUEST_LOG_LIMIT)
+        self.in_flight = 0  # requests arrived and not answered yet
         self.last_pages = dict.fromkeys(RESOURCES, 0)
 
     def store(self, resource: str) -> ResourceStore:
@@ -275,7 +276,9 @@ class SandboxApp:
             "auth": None,
             "token": bearer_token(request),
             "time": time.time(),
+            "in_flight": self.in_flight + 1,  # this one and those not answered yet
         }
+        self.in_flight += 1
         if request.path == TOKEN_PATH:
             entry["auth"] = auth_method(request)
         elif entry["token"] is not None:
@@ -289,6 +292,7 @@ class SandboxApp:
             later = reply.then
             return Deferred(reply.delay, lambda: self.finish(request, entry, later()))
         entry["status"] = None if reply.action in {"drop", "hang"} else reply.status
+        self.in_flight -= 1
         reply.headers.extend(self.rate.headers())
         if self.echo_credentials:
             return with_credentials_quoted(request, reply)
