@@ -24,8 +24,9 @@ from tap_analytics.errors import (
     TokenRevokedError,
 )
 from tap_analytics.paging import CursorPaginator, dig
-from tap_analytics.redact import redact
+from tap_analytics.redact import quoted, redact
 from tap_analytics.retry import RetryPolicy
+from tap_analytics.transport import NO_ANSWER, AnswerTooLargeError, bounded, no_answer
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterable
@@ -46,12 +47,19 @@ ADVICE = {
     ),
     HTTPStatus.FORBIDDEN: "grant the client the scope for this resource, or deselect the stream",
     HTTPStatus.NOT_FOUND: "check base_url and the resource's path, or deselect the stream",
+    HTTPStatus.REQUEST_URI_TOO_LONG: (
+        "the URL, with the cursor the API sent, is too long for the API: report it to the API "
+        "provider"
+    ),
     0: "the API is failing: rerun later, or raise max_retries and backoff_factor",
 }
+
 # Parallel streams share one token, so one revocation can reject a request a few times in a
 # row (up to 5 seen with the token revoked on every 5th request); more is a server rejecting
 # this resource's requests whatever the token.
 MAX_REJECTIONS = 10
+# Requests that end without a usable answer: explained in words, not urllib3's.
+UNANSWERED: tuple[type[Exception], ...] = (AnswerTooLargeError, *NO_ANSWER)
 # Numbers with a fraction or an exponent as Decimals: written with the digits the API sent.
 _decode = msgspec.json.Decoder(float_hook=Decimal).decode
 
@@ -82,6 +90,7 @@ class ResourceStream(RESTStream[str | None]):
         self._bodies: weakref.WeakKeyDictionary[requests.Response, object] = (
             weakref.WeakKeyDictionary()
         )
+        bounded(self.requests_session)
 
     @property
     @override
@@ -120,7 +129,15 @@ class ResourceStream(RESTStream[str | None]):
     def get_new_paginator(self) -> BaseAPIPaginator[str | None]:
         if self.resource.page_size is None:
             return SinglePagePaginator()  # type: ignore[return-value]
-        return CursorPaginator(self._decoded, self.resource.cursor_path)
+        # A page's identity: its records' keys and replication values (none without a key).
+        key_fields = (
+            (*self.primary_keys, *([self.replication_key] if self.replication_key else []))
+            if self.primary_keys
+            else ()
+        )
+        return CursorPaginator(
+            self._decoded, self.resource.cursor_path, self._page_records, key_fields
+        )
 
     @override
     def get_url_params(
@@ -181,14 +198,8 @@ class ResourceStream(RESTStream[str | None]):
             return body
         try:
             body = _decode(response.content)
-        except msgspec.DecodeError:
-            kind = response.headers.get("Content-Type", "unknown content type")
-            msg = (
-                f"stream '{self.name}': HTTP {response.status_code} with a body that is not "
-                f"JSON ({kind}) (GET {urlparse(response.url).path}); check base_url (a proxy "
-                "or login page answers?), else rerun later"
-            )
-            raise RetriableAPIError(msg, response) from None
+        except (msgspec.DecodeError, RecursionError) as error:
+            raise RetriableAPIError(self._not_json_message(response, error), response) from None
         records = dig(body, self.resource.data_selector)
         if not isinstance(records, list):
             found = "no" if records is None else f"a {type(records).__name__} at"
@@ -202,8 +213,26 @@ class ResourceStream(RESTStream[str | None]):
         self._bodies[response] = body
         return body
 
+    def _not_json_message(self, response: requests.Response, error: Exception) -> str:
+        """Explain a body that does not decode: the decoder's reason, the server's type."""
+        # Both are quoted: a careless server may fill its Content-Type with what it was sent.
+        kind = quoted(response.headers.get("Content-Type", "no Content-Type"))
+        advice = (
+            "the API sent malformed JSON: report it to the API provider, else rerun later"
+            if "json" in kind.lower()
+            else "check base_url (a proxy or a login page answers?), else rerun later"
+        )
+        return (
+            f"stream '{self.name}': HTTP {response.status_code} with a body that is not JSON "
+            f"({quoted(str(error))}; {kind}) (GET {urlparse(response.url).path}); {advice}"
+        )
+
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
+        return self._page_records(response)
+
+    def _page_records(self, response: requests.Response) -> list[t.Any]:
+        """The records of a page, as the API sent them."""
         records = dig(self._decoded(response), self.resource.data_selector)
         return records if isinstance(records, list) else []
 
@@ -251,15 +280,31 @@ class ResourceStream(RESTStream[str | None]):
         ) -> requests.Response:
             try:
                 return retried(prepared, context)
-            except requests.exceptions.Timeout:
-                msg = (
-                    f"stream '{self.name}': no answer within request_timeout ({self.timeout:g} s) "
-                    f"in {self.retry.max_tries} attempt(s) (GET {path_of(prepared)}); "
-                    "the API is not answering: rerun later, or raise request_timeout"
-                )
-                raise AnalyticsAPIError(msg) from None
+            except UNANSWERED as error:
+                raise AnalyticsAPIError(self._given_up_message(prepared, error)) from None
 
         return explained
+
+    def _given_up_message(self, prepared: requests.PreparedRequest, error: Exception) -> str:
+        """Explain a request that got no usable answer: its cause and the fix, never urllib3's."""
+        where = f"GET {path_of(prepared)}"
+        if isinstance(error, AnswerTooLargeError):
+            return (
+                f"stream '{self.name}': {error} ({where}), more than a page can hold: report it "
+                "to the API provider"
+            )
+        if isinstance(error, requests.exceptions.Timeout):
+            return (
+                f"stream '{self.name}': no answer within request_timeout ({self.timeout:g} s) in "
+                f"{self.retry.max_tries} attempt(s) ({where}); the API is not answering, or too "
+                "slowly (request_timeout bounds a request from its sending to the last byte of "
+                "its answer): rerun later, or raise request_timeout"
+            )
+        return (
+            f"stream '{self.name}': {no_answer(error)}, in {self.retry.max_tries} attempt(s) "
+            f"({where}); the API or a proxy before it is dropping connections: rerun later, or "
+            "raise max_retries and backoff_factor"
+        )
 
     def _rejected_message(
         self, prepared: requests.PreparedRequest, unused: int, rejections: int

@@ -8,6 +8,8 @@ import typing as t
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from tap_analytics.paging import CursorPaginator
+
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
@@ -74,7 +76,23 @@ def fetched_pages(
             request_counter.increment()
             stream.update_sync_costs(request, response, context)  # logged at the end
             page = Page(list(stream.parse_response(response)), datetime.now(UTC))
+            if isinstance(paginator, CursorPaginator):
+                paginator.check_progress(response)  # a page of records read before is not good
             yield page  # a page is good even when its cursor is not
             paginator.advance(response)
             if paginator.finished:
                 return
+
+
+def first_record(stream: ResourceStream, since: str | None) -> dict[str, t.Any] | None:
+    """The first record at or after `since` (the list's first without it): a page of one."""
+    params = {**stream.get_url_params(None, None), "limit": 1}
+    if since is not None and stream.start_param is not None:
+        params[stream.start_param] = since
+    request = stream.build_prepared_request(
+        method="GET", url=stream.get_url(None), params=params, headers=stream.http_headers
+    )
+    fetch = stream.request_decorator(stream._request)  # noqa: SLF001 - the SDK's one request
+    records = list(stream.parse_response(fetch(request, None)))
+    first = records[0] if records else None
+    return first if isinstance(first, dict) else None

@@ -22,6 +22,7 @@ DEFAULT_MAX_RETRIES = 3
 DEFAULT_BACKOFF_FACTOR = 2.0
 DEFAULT_REQUEST_TIMEOUT = 30.0
 DEFAULT_MAX_PARALLEL_STREAMS = 4
+DEFAULT_MAX_PARALLEL_REQUESTS = 1  # slices off by default: see docs/performance.md
 TOKEN_PATH = "/oauth/v1/token"  # noqa: S105 - a URL path, not a secret
 SYNC_SETTINGS = ("client_id", "client_secret", "base_url")  # discovery needs none of them
 
@@ -113,13 +114,20 @@ CONFIG_JSONSCHEMA: dict[str, t.Any] = th.PropertiesList(
         description="Most streams synced at once, more only while they wait on the API.",
     ),
     th.Property(
+        "max_parallel_requests",
+        th.IntegerType(minimum=1, maximum=64),
+        default=DEFAULT_MAX_PARALLEL_REQUESTS,
+        title="Max parallel requests",
+        description="Most requests in flight in a run; past one a stream, slices read at once.",
+    ),
+    th.Property(
         "log_metrics",
         th.BooleanType,
         default=False,
         title="Log metrics",
         description=(
-            "Also log the SDK's METRIC lines (record counts, request durations, sync times) "
-            "at INFO; off by default, when stderr shows progress and a summary per stream."
+            "Also log the SDK's METRIC lines at INFO (without them, stderr shows progress "
+            "and a summary per stream)."
         ),
     ),
     th.Property(

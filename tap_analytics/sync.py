@@ -21,8 +21,9 @@ from tap_analytics.client import ResourceStream
 from tap_analytics.errors import BadPageError, InvalidStateError, SyncInterruptedError
 from tap_analytics.evolution import Contract, SchemaGuard, widened
 from tap_analytics.output import encode_lines
-from tap_analytics.pages import Page, WaitClock, fetched_pages
+from tap_analytics.pages import Page, WaitClock, fetched_pages, first_record
 from tap_analytics.progress import RecordCounter
+from tap_analytics.slices import Slicer, spelled
 from tap_analytics.state import (
     CLOCK_TOLERANCE,
     BadBookmarkError,
@@ -42,6 +43,8 @@ if t.TYPE_CHECKING:
 
 STATE_EVERY = 1000  # records between STATE messages: the most a killed run re-reads
 KEYS_AT_BOOKMARK = "keys_at_bookmark"  # primary keys delivered at the bookmark's instant
+SLICES = "slices"  # the ranges a sliced sync has still to read, in the stream's state
+BOOKMARK_KEYS = ("replication_key", "replication_key_value", KEYS_AT_BOOKMARK)
 
 
 class AnalyticsStream(ResourceStream):
@@ -247,11 +250,64 @@ class AnalyticsStream(ResourceStream):
         end = min((parse_instant(end, what="end") for end in ends if end), default=None)
         stored = Bookmark(bookmark if isinstance(bookmark, str) else None)
         sync = StreamSync(start, end, stored, initial, reads=[], clock=clock or WaitClock())
+        if (entries := state.get(SLICES)) is not None:  # a sliced run was cut short: resume it
+            sync.reads, sync.sliced = self._resumed_reads(entries, start, end), True
+            return sync
         read = Read(start, end, clock=sync.clock)
         if keys := self._keys_at(stored, start):  # delivered there: skipped, and kept
             read.skip, read.position = frozenset(map(hashable, keys)), Position(start, keys)
         sync.reads.append(read)
+        # Slices end this long before the run began, and a catch-up reads from there after
+        # them: an API whose clock is behind ours by up to this stamps changes made during the
+        # run later than the cut.
+        cut = datetime.now(UTC) - CLOCK_TOLERANCE
+        if self._may_slice() and (read.start is None or read.start < cut):
+            sync.sliced = True
+            if end is None or end > cut:  # what changes during the run lands past `cut`
+                read.until = cut
+                sync.reads.append(Read(spelled(cut), end, catch_up=True))
         return sync
+
+    def _may_slice(self) -> bool:
+        """Tell whether this stream's sync may read slices side by side."""
+        return (
+            self.run.slots.cap > 1
+            and self.ABORT_AT_RECORD_COUNT is None
+            and self.resource.page_size is not None
+            and self.start_param is not None
+            and self._fetches_its_own_pages()
+        )
+
+    def _resumed_reads(
+        self, entries: object, start: str | None, end: datetime | None
+    ) -> list[Read]:
+        """The ranges a sliced run left unread, within this run's start and end."""
+        if not isinstance(entries, list) or not all(map(valid_slice, entries)):
+            msg = (
+                f"the {SLICES} of stream '{self.name}' in the state are not a list of "
+                '{"since": <RFC 3339 or null>, "until": <RFC 3339 or null>} objects; remove '
+                f"'{SLICES}' to resume from the stream's replication_key_value"
+            )
+            raise InvalidStateError(msg)
+        floor = Bookmark(start).instant
+        reads = []
+        for entry in entries:
+            since, keys = entry.get("since"), entry.get("keys") or []
+            read = Read(since, Bookmark(entry.get("until")).instant, clock=WaitClock())
+            if floor is not None and (read.start is None or read.start < floor):
+                read = Read(start, read.until)  # start_date or initial_value is later
+                keys = []
+            if end is not None and (read.until is None or read.until > end):
+                read.until = end
+            if read.until is not None and read.start is not None and read.start >= read.until:
+                continue
+            if keys:
+                read.skip, read.position = frozenset(map(hashable, keys)), Position(since, keys)
+            read.catch_up = entry.get("catch_up") is True
+            reads.append(read)
+        if reads:
+            reads[0].clock = self.current.clock if self.current else reads[0].clock
+        return reads
 
     def _keys_at(self, stored: Bookmark, start: str | None) -> list[t.Any]:
         """The keys a run before delivered at the bookmark, when this run starts there."""
@@ -311,6 +367,9 @@ class AnalyticsStream(ResourceStream):
             state.update(copy.deepcopy(sync.initial))
             sync.bookmark = Bookmark(state.get("replication_key_value"))
             return
+        if sync.sliced:
+            self._mark_sliced_progress(sync, state)
+            return
         (read,) = sync.reads
         position = read.position
         if position.value is None:
@@ -323,10 +382,50 @@ class AnalyticsStream(ResourceStream):
         else:
             state.pop(KEYS_AT_BOOKMARK, None)
 
-    def _pages(self, context: Context | None, sync: StreamSync) -> Iterator[tuple[Read, Page]]:
-        """The pages to sync, by read; a --test run's first few."""
+    def _mark_sliced_progress(self, sync: StreamSync, state: dict[str, t.Any]) -> None:
+        """Keep the unread ranges in the state, and a bookmark below all of them."""
+        with sync.lock:
+            pending = [read for read in sync.reads if not read.finished]
+            entries = [slice_entry(read) for read in pending]
+            lowest = low_water_mark(pending)
+            latest = max(
+                (read.position for read in sync.reads if read.position.instant is not None),
+                key=lambda position: t.cast("datetime", position.instant),
+                default=None,
+            )
+        state.pop(KEYS_AT_BOOKMARK, None)
+        if pending:
+            state[SLICES] = entries
+            value = lowest
+        else:  # every range read: the bookmark is the latest record delivered, as unsliced
+            state.pop(SLICES, None)
+            if latest is None:  # nothing delivered: the state as it began
+                state.update(
+                    {k: v for k, v in sync.initial.items() if k != SLICES and k in BOOKMARK_KEYS}
+                )
+                return
+            value = latest.value
+            if latest.keys is not None:
+                state[KEYS_AT_BOOKMARK] = list(latest.keys)
+        sync.bookmark = Bookmark(value)
+        if value is None:  # a range from the list's beginning is still unread
+            state.pop("replication_key_value", None)
+            return
+        state["replication_key"] = self.replication_key
+        state["replication_key_value"] = value
+
+    def _pages(
+        self, context: Context | None, sync: StreamSync
+    ) -> Iterator[tuple[Read, Page | None]]:
+        """The pages to sync, by read, then (read, None) as each ends; a --test run's first few."""
+        reads = sync.reads
+        if sync.sliced:
+            side_by_side = [read for read in reads if not read.catch_up]
+            slicer = Slicer(StreamSource(self, context), self.run.slots, sync.lock, reads)
+            yield from slicer.pages(side_by_side)
+            reads = [read for read in reads if read.catch_up]  # once the others are written
         limit = self.ABORT_AT_RECORD_COUNT  # a clean stop, not the SDK's abort exception
-        for read in sync.reads:
+        for read in reads:
             for page in self._read_pages(context, read):
                 if limit is None:
                     yield read, page
@@ -337,12 +436,17 @@ class AnalyticsStream(ResourceStream):
                         return
                 if read.ended:
                     break
+            yield read, None
+
+    def _fetches_its_own_pages(self) -> bool:
+        """Tell whether pages come from this class's requests, not a subclass's records."""
+        return type(self).get_records is RESTStream.get_records and (
+            type(self).request_records is AnalyticsStream.request_records
+        )
 
     def _read_pages(self, context: Context | None, read: Read) -> Iterator[Page]:
         """The pages of one read, each with its extraction time."""
-        if type(self).get_records is RESTStream.get_records and (
-            type(self).request_records is AnalyticsStream.request_records
-        ):
+        if self._fetches_its_own_pages():
             yield from fetched_pages(self, context, read.clock, read.since)
             return
         records = iter(self.get_records(context))  # a subclass's records, in slices
@@ -459,6 +563,10 @@ class AnalyticsStream(ResourceStream):
                 for read, page in self._pages(context, sync):
                     if stop.is_set():
                         raise SyncInterruptedError(0)
+                    if page is None:
+                        with sync.lock:
+                            read.finished = True
+                        continue
                     if hooked:
                         page.records = self._post_processed(page.records, context)
                     checked = self._checked(sync, read, page, required, guard)
@@ -466,6 +574,7 @@ class AnalyticsStream(ResourceStream):
                         part = checked.take(STATE_EVERY - since_state)
                         written = self._write(sync, read, part, guard, lines)
                         counter.increment(len(written))
+                        read.records += len(written)
                         since_state += len(written)
                         if since_state >= STATE_EVERY:
                             self._checkpoint(sync, lines, final=False)
@@ -509,3 +618,73 @@ class CheckedPage:
         values, instants = self.keyed
         self.keyed = values[count:], instants[count:]
         return CheckedPage(part, (values[:count], instants[:count]), None, self.extracted_at)
+
+
+def valid_slice(entry: object) -> bool:
+    """Tell whether a state's slice entry has a usable range."""
+    if not isinstance(entry, dict):
+        return False
+    for name in ("since", "until"):
+        value = entry.get(name)
+        if value is not None:
+            try:
+                parse_instant(value, what=name)
+            except BadBookmarkError:
+                return False
+    return isinstance(entry.get("keys", []), list)
+
+
+def slice_entry(read: Read) -> dict[str, t.Any]:
+    """A range still to read, as the state keeps it: where to resume, the end, the keys there."""
+    entry: dict[str, t.Any] = {
+        "since": read.resume_from,
+        "until": None if read.until is None else spelled(read.until),
+    }
+    if read.position.value is not None and read.position.keys:
+        entry["keys"] = list(read.position.keys)
+    if read.catch_up:
+        entry["catch_up"] = True
+    return entry
+
+
+def low_water_mark(pending: list[Read]) -> str | None:
+    """The earliest value a rerun must read from to pass no unread record; None: the start."""
+    starts = [(read.resume_from, Bookmark(read.resume_from).instant) for read in pending]
+    if not starts or any(instant is None for _, instant in starts):
+        return None
+    return min(starts, key=lambda start: t.cast("datetime", start[1]))[0]
+
+
+class StreamSource:
+    """A stream's pages and probes, as its slices read them."""
+
+    def __init__(self, stream: AnalyticsStream, context: Context | None) -> None:
+        """Read `stream` in `context`."""
+        self.stream = stream
+        self.context = context
+        self.page_size = stream.resource.page_size or 100
+        self.key = t.cast("str", stream.replication_key)
+
+    def read_pages(self, read: Read) -> Iterator[Page]:
+        """The pages of a read, from its `since`, in order."""
+        return self.stream._read_pages(self.context, read)  # noqa: SLF001 - its own reader
+
+    def probe(self, since: str | None) -> tuple[str, datetime] | None:
+        """The value and instant of the first record at or after `since`, if any."""
+        record = first_record(self.stream, since)
+        value = None if record is None else record.get(self.key)
+        instant = self._instant(value)
+        return None if instant is None else (t.cast("str", value), instant)
+
+    def last_instant(self, page: Page) -> datetime | None:
+        """The instant of a page's last record, if it has one that parses."""
+        last = page.records[-1] if page.records else None
+        return self._instant(last.get(self.key) if isinstance(last, dict) else None)
+
+    @staticmethod
+    def _instant(value: object) -> datetime | None:
+        """An instant, or None for a value that is not one (refused when it is written)."""
+        try:
+            return parse_instant(value, what="")
+        except BadBookmarkError:
+            return None

@@ -42,6 +42,7 @@ def sync_selected(tap: Tap, run: RunContext, max_parallel_streams: int) -> None:
         if problems:
             raise InvalidStateError("; ".join(problems))
         warn_of_future_bookmarks(selected, tap.logger)
+        run.slots.expect(len(selected))  # each stream's first request is kept for it
         failures = threads.run(selected)  # failures are collected; the other streams go on
         run.writer.flush()
     except SyncInterruptedError as interrupted:

@@ -75,6 +75,10 @@ class Read:
     position: Position = field(default_factory=Position)
     clock: WaitClock = field(default_factory=WaitClock)
     ended: bool = False  # a record at or past `until` was seen: nothing more to read
+    catch_up: bool = False  # read after every other: what changed while they were read
+    finished: bool = False  # its last page is written
+    claimed: datetime | None = None  # the last instant of the pages fetched: splits cut past it
+    records: int = 0  # written so far
     start: datetime | None = field(init=False)  # `since` as an instant
 
     def __post_init__(self) -> None:
@@ -101,6 +105,7 @@ class StreamSync:
     verbatim: bool = True  # records go out as they came: nothing selects, maps or flattens them
     disordered: bool = False  # the API broke its order: the stream keeps the state it began with
     syncing: bool = False  # its record loop has started
+    sliced: bool = False  # its reads are ranges of the replication key, read side by side
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property

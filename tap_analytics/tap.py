@@ -18,7 +18,7 @@ from tap_analytics.auth import ClientCredentialsAuth
 from tap_analytics.errors import SyncInterruptedError
 from tap_analytics.output import LockedWriter
 from tap_analytics.retry import RetryPolicy
-from tap_analytics.run import RunContext
+from tap_analytics.run import RequestSlots, RunContext
 from tap_analytics.throttle import Throttle
 from tap_analytics.version import package_version
 
@@ -123,8 +123,9 @@ class TapAnalytics(Tap):
                 backoff_factor=self.config["backoff_factor"],
             ),
         )
-        throttle = Throttle(concurrency=int(self.config["max_parallel_streams"]))
-        return RunContext(auth, throttle, self.writer)
+        requests = int(self.config.get("max_parallel_requests") or 1)
+        throttle = Throttle(concurrency=max(int(self.config["max_parallel_streams"]), requests))
+        return RunContext(auth, throttle, self.writer, RequestSlots(requests))
 
     @property
     def writer(self) -> LockedWriter:

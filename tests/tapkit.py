@@ -18,7 +18,6 @@ from pathlib import Path
 from unittest import mock
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from tap_analytics.tap import TapAnalytics
 
@@ -286,15 +285,15 @@ def wiretap(
 
     The listener also gets the `clock` reading at which the request was sent.
     """
-    send = HTTPAdapter.send
+    send = requests.Session.send
 
     def tapped(
-        adapter: HTTPAdapter, request: requests.PreparedRequest, *args: t.Any, **kwargs: t.Any
+        session: requests.Session, request: requests.PreparedRequest, **kwargs: t.Any
     ) -> requests.Response:
         sent_at = clock()
-        response = send(adapter, request, *args, **kwargs)
+        response = send(session, request, **kwargs)
         listener(response, sent_at)
         return response
 
-    with mock.patch.object(HTTPAdapter, "send", tapped):
+    with mock.patch.object(requests.Session, "send", tapped):
         yield

@@ -99,7 +99,7 @@ def test_starting_value_is_the_latest_candidate():
 def paginator_over(bodies: t.Sequence[object]) -> tuple[CursorPaginator, list[PageResponse]]:
     replies = [response(body=body) for body in bodies]
     paginator = CursorPaginator(
-        lambda reply: t.cast("PageResponse", reply).body, "paging.next.after"
+        lambda reply: t.cast("PageResponse", reply).body, "paging.next.after", lambda _: [], ()
     )
     return paginator, replies
 

@@ -35,14 +35,14 @@ control endpoints (JSON bodies; the base URL is printed at start):
   GET    /_sandbox/faults            the fault rules with their matched/fired counters
   POST   /_sandbox/faults            add a rule {"kind": K, ...} or rules {"faults": [...]}
   DELETE /_sandbox/faults            remove every rule
-fault rules fire in the order added; keys: kind, path (default: every /v1/ path),
-  times (1; -1 = always), skip (0 first matches), every (0; N = every Nth match),
-  status (503), retry_after (seconds), delay (2.0), field ("id")
-  on arrival: status, drop (close the connection), slow (wait `delay` s), revoke (revoke the
-    tokens, then answer), html (200 HTML), garbage (200 broken JSON), hang (never answer)
-  on a good answer: empty (no records, same position), no_data, data_not_list,
-    missing_field (remove `field` from the first record), repeat_cursor, truncated,
-    unsorted (the page's records newest first)
+fault rules fire in the order added; keys: kind, path (default: every /v1/ path), times (1;
+  -1 = always), skip (0), every (0; N = every Nth match), status (503; raw 200), retry_after,
+  headers ({name: value}), delay (2.0), field ("id"), body, content_type, paging, size
+  on arrival: status, drop, slow (`delay` s), revoke (then answer), html, garbage, hang, trickle
+    (a byte every `delay` s), raw (as given, {token} and {authorization} filled in)
+  on a good answer: empty (no records, same position), no_data, data_not_list, missing_field
+    (no `field` in the first record), repeat_cursor, truncated, unsorted (newest first), paging
+    (served instead; "{after}", "{link}" filled in), rewind (to the page's start), gzip (`size`)
 field_overrides: [{"resource": R, "name": F, "value": V, "since": RFC 3339 (now), "ids": [...],
   "raw": true}]: F = V from `since` on (update and add put records past it), or on `ids`
 resources: customers, sessions, events, campaigns, resource (customer-shaped, for declared ones)

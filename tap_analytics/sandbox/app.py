@@ -53,7 +53,7 @@ from tap_analytics.sandbox.tokens import TokenRegistry
 if TYPE_CHECKING:
     from pathlib import Path
 
-REPLACING_KINDS = frozenset({"status", "drop", "html", "garbage", "hang"})
+REPLACING_KINDS = frozenset({"status", "drop", "html", "garbage", "hang", "raw"})
 CONTROL_PREFIX = "/_sandbox/"
 DATA_PREFIX = "/v1/"
 REQUEST_LOG_LIMIT = 100_000
@@ -126,6 +126,7 @@ class SandboxApp:
         self.faults = FaultBook()
         self.stores: dict[str, ResourceStore] = {}
         self.request_log: deque[LogEntry] = deque(maxlen=REQUEST_LOG_LIMIT)
+        self.in_flight = 0  # requests arrived and not answered yet
         self.last_pages = dict.fromkeys(RESOURCES, 0)
 
     def store(self, resource: str) -> ResourceStore:
@@ -275,7 +276,9 @@ class SandboxApp:
             "auth": None,
             "token": bearer_token(request),
             "time": time.time(),
+            "in_flight": self.in_flight + 1,  # this one and those not answered yet
         }
+        self.in_flight += 1
         if request.path == TOKEN_PATH:
             entry["auth"] = auth_method(request)
         elif entry["token"] is not None:
@@ -289,6 +292,7 @@ class SandboxApp:
             later = reply.then
             return Deferred(reply.delay, lambda: self.finish(request, entry, later()))
         entry["status"] = None if reply.action in {"drop", "hang"} else reply.status
+        self.in_flight -= 1
         reply.headers.extend(self.rate.headers())
         if self.echo_credentials:
             return with_credentials_quoted(request, reply)
@@ -301,24 +305,45 @@ class SandboxApp:
         delay = self.latency_ms / 1000 if request.path.startswith(DATA_PREFIX) else 0.0
         rule = self.faults.fire(request.path, ARRIVAL_KINDS)
         if rule is not None and rule.kind in REPLACING_KINDS:
-            return self.replacement(request.path, rule)
+            return self.replacement(request, rule)
         if rule is not None and rule.kind == "revoke":
             self.tokens.revoke_all()
         if rule is not None and rule.kind == "slow":
             delay += rule.delay
+        if rule is not None and rule.kind == "trickle":
+            answer = self.answer(request)
+            answer.action, answer.pace = "trickle", rule.delay
+            return answer
         if delay > 0:
             return Deferred(delay, lambda: self.answer(request))
         return self.answer(request)
 
-    def replacement(self, path: str, rule: FaultRule) -> Response:
+    def replacement(self, request: Request, rule: FaultRule) -> Response:
         """Return what an arrival fault answers instead of the real response."""
+        path = request.path
+        if rule.kind == "raw":
+            return self.raw_response(request, rule)
         if rule.kind in {"drop", "hang"}:
             return Response(0, action=rule.kind)
         if rule.kind == "html":
             return Response(200, HTML_BODY, content_type="text/html; charset=utf-8")
         if rule.kind == "garbage":
             return Response(200, GARBAGE_BODY)
-        return self.failure(path, rule.status, rule.retry_after)
+        failure = self.failure(path, rule.status or 503, rule.retry_after)
+        failure.headers.extend((rule.headers or {}).items())
+        return failure
+
+    def raw_response(self, request: Request, rule: FaultRule) -> Response:
+        """Answer a raw fault: its status, headers, content type and body, placeholders filled."""
+
+        def fill(text: str) -> str:
+            # What a careless or hand-written server puts in its answer.
+            text = text.replace("{authorization}", request.headers.get("authorization", ""))
+            return text.replace("{token}", self.tokens.issue(self.token_ttl))
+
+        body = fill(rule.body or "").encode("latin-1")
+        headers = [(name, fill(value)) for name, value in (rule.headers or {}).items()]
+        return Response(rule.status or 200, body, fill(rule.content_type), headers)
 
     def failure(self, path: str, status: int, retry_after: int | None) -> Response:
         """Return an error in the body format of the endpoint that was asked."""
