@@ -14,7 +14,7 @@ import requests
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_analytics.errors import NotJSONError, TokenRequestError
-from tap_analytics.redact import hide, quoted, redact
+from tap_analytics.redact import hide, quoted
 from tap_analytics.retry import TRANSIENT_ERRORS, RetryPolicy
 from tap_analytics.transport import bounded, no_answer
 
@@ -201,7 +201,7 @@ class ClientCredentialsAuth(requests.auth.AuthBase):
         description = body.get("error_description") if isinstance(body, dict) else None
         detail = f" {error}" if error else ""
         detail += f" ({description})" if description else ""
-        detail = redact(detail)  # a careless server may quote the submitted form
+        detail = quoted(detail)  # a careless server may quote the submitted form
         return (
             f"Token request to {self.token_url} failed: HTTP {response.status_code}{detail}. "
             "Check client_id, client_secret, scope and token_url."

@@ -24,7 +24,7 @@ from tap_analytics.errors import (
     TokenRevokedError,
 )
 from tap_analytics.paging import CursorPaginator, dig
-from tap_analytics.redact import quoted, redact
+from tap_analytics.redact import quoted
 from tap_analytics.retry import RetryPolicy
 from tap_analytics.transport import NO_ANSWER, AnswerTooLargeError, bounded, no_answer
 
@@ -177,7 +177,7 @@ class ResourceStream(RESTStream[str | None]):
         code, message = "", ""
         try:
             error = _decode(response.content).get("error")
-        except (msgspec.DecodeError, AttributeError):
+        except (msgspec.DecodeError, RecursionError, AttributeError):
             error = None
         if isinstance(error, dict):
             code, message = str(error.get("code", "")), str(error.get("message", ""))
@@ -185,7 +185,7 @@ class ResourceStream(RESTStream[str | None]):
             code = error
         detail = f" {code}" if code else ""
         detail += f": {message}" if message else ""
-        detail = redact(detail)  # a careless server may quote the request's Authorization
+        detail = quoted(detail)  # a careless server may quote the request's Authorization
         advice = ADVICE.get(response.status_code, ADVICE[0])
         return (
             f"stream '{self.name}': HTTP {response.status_code}{detail} "
@@ -340,11 +340,14 @@ class ResourceStream(RESTStream[str | None]):
     @override
     def backoff_handler(self, details: Details) -> None:
         failure = details.get("exception")
+        cause: object = failure
+        if failure is not None and not isinstance(failure, RetriableAPIError):
+            cause = no_answer(failure) or repr(failure)  # words, not urllib3's
         self.log(
             "Retry %d of %d in %.1f s after: %s",
             details.get("tries", 0),
             self.retry.max_retries,
             details.get("wait", 0.0),
-            failure if isinstance(failure, RetriableAPIError) else repr(failure),
+            cause,
             level=logging.WARNING,
         )

@@ -55,7 +55,7 @@ def redact(text: str) -> str:
     return SECRETS.redact(text)
 
 
-QUOTE_LIMIT = 120  # characters of server-controlled text a message quotes
+QUOTE_LIMIT = 300  # characters of server-controlled text a message quotes
 
 
 def quoted(text: str) -> str:

@@ -57,7 +57,7 @@ def test_a_page_in_another_paging_shape_fails_its_stream_by_name(
 ) -> None:
     paging, problem = PAGING_SHAPES[shape]
     sandbox.add_fault({"kind": "paging", "path": "/v1/customers", "paging": paging})
-    run = run_cli(config_for(sandbox.base_url), timeout=HANG)
+    run = run_cli(config_for(sandbox.base_url), env=DEBUG, timeout=HANG)
     line = failure_line(run, sandbox)
     assert "1 stream(s) incomplete (customers)" in line
     assert "a page of GET /v1/customers breaks the paging contract" in line
@@ -79,7 +79,7 @@ def test_a_redirected_token_request_is_not_followed(
     location = elsewhere.base_url + TOKEN  # another origin: another port
     redirect = {"kind": "raw", "path": TOKEN, "status": status, "headers": {"Location": location}}
     api.add_fault(redirect | {"times": -1})
-    run = run_cli(config_for(api.base_url), timeout=HANG)
+    run = run_cli(config_for(api.base_url), env=DEBUG, timeout=HANG)
     assert elsewhere.request_log() == [], "nothing was posted to the other origin"
     line = failure_line(run, api)
     assert f"answered HTTP {status}, a redirect to {elsewhere.base_url}" in line
@@ -136,7 +136,7 @@ def test_a_body_trickled_byte_by_byte_fails_within_request_timeout(sandbox: Sand
     # campaigns would take minutes.
     sandbox.add_fault({"kind": "trickle", "path": "/v1/campaigns", "delay": 0.2, "times": -1})
     config = config_for(sandbox.base_url, request_timeout=1, max_retries=0)
-    run = run_cli(config, timeout=HANG)
+    run = run_cli(config, env=DEBUG, timeout=HANG)
     line = failure_line(run, sandbox)
     assert "1 stream(s) incomplete (campaigns)" in line
     assert "no answer within request_timeout (1 s) in 1 attempt(s) (GET /v1/campaigns)" in line
@@ -149,7 +149,7 @@ def test_a_token_endpoint_trickling_its_answer_fails_within_request_timeout(
 ) -> None:
     sandbox.add_fault({"kind": "trickle", "path": TOKEN, "delay": 0.5, "times": -1})
     config = config_for(sandbox.base_url, request_timeout=1, max_retries=0)
-    run = run_cli(config, timeout=HANG)
+    run = run_cli(config, env=DEBUG, timeout=HANG)
     line = failure_line(run, sandbox)
     assert f"Token request to {sandbox.base_url}{TOKEN} failed after 0 retries" in line
     assert "(no whole answer within request_timeout)" in line
@@ -162,7 +162,7 @@ def test_a_cursor_back_to_the_start_of_the_same_page_fails_the_stream(
     sandbox: SandboxServer,
 ) -> None:
     sandbox.add_fault({"kind": "rewind", "path": "/v1/customers", "times": -1})
-    run = run_cli(config_for(sandbox.base_url), timeout=HANG)
+    run = run_cli(config_for(sandbox.base_url), env=DEBUG, timeout=HANG)
     line = failure_line(run, sandbox)
     assert "1 stream(s) incomplete (customers)" in line
     assert "the page repeats records already read (the same id, updated_at)" in line
@@ -173,7 +173,7 @@ def test_a_cursor_back_to_the_start_of_the_same_page_fails_the_stream(
 
 def test_empty_pages_with_a_fresh_cursor_forever_fail_the_stream(sandbox: SandboxServer) -> None:
     sandbox.add_fault({"kind": "empty", "path": "/v1/customers", "skip": 1, "times": -1})
-    run = run_cli(config_for(sandbox.base_url), timeout=HANG)
+    run = run_cli(config_for(sandbox.base_url), env=DEBUG, timeout=HANG)
     line = failure_line(run, sandbox)
     assert "more than 100 empty pages in a row, each with a cursor" in line
     assert run.ids("customers") == ids(sandbox, "customers")[:100]
@@ -224,7 +224,7 @@ def test_a_token_lifetime_of_401_digits_is_absent(sandbox: SandboxServer) -> Non
     huge = "1" + "0" * 400
     body = f'{{"access_token": "{{token}}", "token_type": "bearer", "expires_in": {huge}}}'
     sandbox.add_fault({"kind": "raw", "path": TOKEN, "body": body})
-    run = run_cli(config_for(sandbox.base_url), timeout=HANG)
+    run = run_cli(config_for(sandbox.base_url), env=DEBUG, timeout=HANG)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "Fetched an access token valid for 3600 s" in run.stderr
     assert run.ids("campaigns") == ids(sandbox, "campaigns")
@@ -269,12 +269,15 @@ def test_a_connection_failing_past_max_retries_is_explained(
 ) -> None:
     fault, said = GIVEN_UP[case]
     sandbox.add_fault(fault | {"path": "/v1/campaigns", "times": -1})
-    run = run_cli(config_for(sandbox.base_url, max_retries=1), timeout=HANG)
+    run = run_cli(config_for(sandbox.base_url, max_retries=1), env=DEBUG, timeout=HANG)
     line = failure_line(run, sandbox)
     assert f"stream 'campaigns': {said}" in line
     assert "rerun later, or raise max_retries" in line
-    for urllib3_words in ("Connection aborted", "RemoteDisconnected", "IncompleteRead"):
-        assert urllib3_words not in line
+    (retry,) = [entry for entry in run.stderr.splitlines() if "Retry 1 of 1 in" in entry]
+    for said_by_us in (line, retry):
+        assert said.split(",")[0] in said_by_us
+        for urllib3_words in ("Connection aborted", "RemoteDisconnected", "IncompleteRead"):
+            assert urllib3_words not in said_by_us
 
 
 def test_a_cursor_too_long_to_send_back_is_the_apis_to_fix(sandbox: SandboxServer) -> None:
@@ -282,7 +285,7 @@ def test_a_cursor_too_long_to_send_back_is_the_apis_to_fix(sandbox: SandboxServe
     sandbox.add_fault(
         {"kind": "paging", "path": "/v1/campaigns", "paging": {"next": {"after": cursor}}}
     )
-    run = run_cli(config_for(sandbox.base_url, page_size=10), timeout=HANG)
+    run = run_cli(config_for(sandbox.base_url, page_size=10), env=DEBUG, timeout=HANG)
     line = failure_line(run, sandbox)
     assert "stream 'campaigns': HTTP 414" in line
     assert "(GET /v1/campaigns)" in line
@@ -305,7 +308,7 @@ NOT_JSON = {
 def test_a_body_that_does_not_decode_says_why(sandbox: SandboxServer, case: str) -> None:
     body, reason = NOT_JSON[case]
     sandbox.add_fault({"kind": "raw", "path": "/v1/campaigns", "body": body, "times": -1})
-    run = run_cli(config_for(sandbox.base_url, max_retries=0), timeout=HANG)
+    run = run_cli(config_for(sandbox.base_url, max_retries=0), env=DEBUG, timeout=HANG)
     line = failure_line(run, sandbox)
     assert "stream 'campaigns': HTTP 200 with a body that is not JSON (" in line
     assert reason in line
@@ -318,3 +321,14 @@ def test_the_sandbox_raw_fault_serves_bytes_as_given(sandbox: SandboxServer) -> 
     sandbox.add_fault({"kind": "raw", "path": "/v1/events", "body": body, "status": 418})
     answer = requests.get(sandbox.base_url + "/v1/events", timeout=10)
     assert (answer.status_code, answer.content) == (418, body.encode("latin-1"))
+
+
+def test_an_error_message_of_the_server_is_quoted_on_one_line_without_secrets(
+    sandbox: SandboxServer,
+) -> None:
+    message = f"not here\nyou sent {{authorization}}\r\nand {CLIENT_SECRET}"
+    body = json.dumps({"error": {"code": "not_found", "message": message}})
+    sandbox.add_fault({"kind": "raw", "path": "/v1/campaigns", "status": 404, "body": body})
+    run = run_cli(config_for(sandbox.base_url), env=DEBUG, timeout=HANG)
+    line = failure_line(run, sandbox)
+    assert "HTTP 404 not_found: not here?you sent Bearer ***??and *** (GET /v1/campaigns)" in line
