@@ -375,6 +375,7 @@ class AnalyticsStream(ResourceStream):
         if position.value is None:
             return
         sync.bookmark.advance(position.value)
+        state.pop(SLICES, None)  # a full read covered any range a sliced run left
         state["replication_key"] = self.replication_key
         state["replication_key_value"] = sync.bookmark.value
         if position.keys is not None and position.instant == sync.bookmark.instant:
