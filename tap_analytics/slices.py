@@ -7,13 +7,12 @@ import threading
 import typing as t
 from datetime import UTC, datetime
 
-from tap_analytics.pages import WaitClock
+from tap_analytics.pages import Page, WaitClock
 from tap_analytics.sync_state import Read
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from tap_analytics.pages import Page
     from tap_analytics.run import RequestSlots
 
 SPLIT_AFTER_PAGES = 2  # pages of a stream read before it is split
@@ -66,7 +65,10 @@ class Slicer:
         self.splittable = True  # false once a split found nothing worth splitting
         self.probing_starts = threading.Lock()
         self.cancelled = threading.Event()
-        self.items: queue.Queue[Item] = queue.Queue(maxsize=4 * max(slots.cap, 1))
+        self.items: queue.Queue[Item] = queue.Queue()
+        # Pages requested, queued or being written: a slot's worth at most, so that memory
+        # stays flat and fewer requests go out when writing is the bottleneck.
+        self.room = threading.Semaphore(max(slots.cap, 1))
 
     def pages(self, reads: list[Read]) -> Iterator[tuple[Read, Page | None]]:
         """Yield (read, page) as pages come, (read, None) as a read finishes."""
@@ -74,9 +76,10 @@ class Slicer:
         workers, pages = self._start_worker(required=True), 0
         try:
             while workers:
-                # One more worker a page, once the stream proves longer than a page or two: a
-                # short one is read as fast without slices, and without probes.
-                wanted = self.waiting or pages >= SPLIT_AFTER_PAGES
+                # One more worker a page, once the stream proves longer than a page or two (a
+                # short one is read as fast without slices, and without probes), and only while
+                # the pages are written as fast as they come: the API is what is waited on.
+                wanted = self.waiting or (pages >= SPLIT_AFTER_PAGES and self.items.empty())
                 if wanted and self.splittable and self.slots.take():
                     workers += self._start_worker(required=False)
                 item = self.items.get()
@@ -92,6 +95,8 @@ class Slicer:
                         read.finished = True
                         self.active.remove(read)
                 yield read, content
+                if isinstance(content, Page):
+                    self.room.release()  # written
         finally:
             self.cancelled.set()  # the workers stop at their next page
 
@@ -105,12 +110,16 @@ class Slicer:
 
     def _put(self, item: Item) -> bool:
         """Hand an item to the reading thread; False once the slicer is cancelled."""
+        if self.cancelled.is_set():
+            return False
+        self.items.put(item)
+        return True
+
+    def _make_room(self) -> bool:
+        """Wait for room for one more page; False once the slicer is cancelled."""
         while not self.cancelled.is_set():
-            try:
-                self.items.put(item, timeout=0.1)
-            except queue.Full:
-                continue
-            return True
+            if self.room.acquire(timeout=0.1):
+                return True
         return False
 
     def _work(self) -> None:
@@ -118,7 +127,12 @@ class Slicer:
         read: Read | None = None
         try:
             while not self.cancelled.is_set() and (read := self._next_read()) is not None:
-                for page in self.source.read_pages(read):
+                pages = iter(self.source.read_pages(read))
+                while self._make_room():
+                    page = next(pages, None)
+                    if page is None:
+                        self.room.release()
+                        break
                     last = self.source.last_instant(page)
                     with self.lock:  # a split cuts only past what was fetched
                         if last is not None:
@@ -128,7 +142,7 @@ class Slicer:
                         return
                     if until is not None and last is not None and last >= until:
                         break  # the page that holds the range's end: no request past it
-                if not self._put((read, None)):
+                if self.cancelled.is_set() or not self._put((read, None)):
                     return
         except BaseException as exc:  # noqa: BLE001 - raised by the reading thread
             if read is not None:
