@@ -11,7 +11,7 @@ from tap_analytics.pages import Page, WaitClock
 from tap_analytics.sync_state import Read
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from tap_analytics.run import RequestSlots
 
@@ -48,12 +48,20 @@ class Slicer:
     """
 
     def __init__(
-        self, source: Source, slots: RequestSlots, lock: threading.Lock, reads: list[Read]
+        self,
+        source: Source,
+        slots: RequestSlots,
+        lock: threading.Lock,
+        reads: list[Read],
+        rate_limited: Callable[[], bool] = lambda: False,
     ) -> None:
         """Read through `source` with slots beyond the first from `slots`; add splits to `reads`.
 
-        `lock` guards the reads' ranges: the state is written from them under it.
+        `lock` guards the reads' ranges: the state is written from them under it. Once
+        `rate_limited` says so, no slice is added: the limit, not the latency, bounds the run,
+        and slices cost requests (probes, and a page across each cut).
         """
+        self.rate_limited = rate_limited
         self.source = source
         self.slots = slots
         self.lock = lock
@@ -79,7 +87,9 @@ class Slicer:
                 # One more worker a page, once the stream proves longer than a page or two (a
                 # short one is read as fast without slices, and without probes), and only while
                 # the pages are written as fast as they come: the API is what is waited on.
-                wanted = self.waiting or (pages >= SPLIT_AFTER_PAGES and self.items.empty())
+                wanted = self.waiting or (
+                    pages >= SPLIT_AFTER_PAGES and self.items.empty() and not self.rate_limited()
+                )
                 if wanted and self.splittable and self.slots.take():
                     workers += self._start_worker(required=False)
                 item = self.items.get()
@@ -158,7 +168,7 @@ class Slicer:
                 read = self.waiting.pop(0)
                 self.active.append(read)
                 return read
-        upper = self._split()
+        upper = None if self.rate_limited() else self._split()
         if upper is None:
             self.splittable = False
         return upper

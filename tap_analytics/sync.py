@@ -422,7 +422,14 @@ class AnalyticsStream(ResourceStream):
         reads = sync.reads
         if sync.sliced:
             side_by_side = [read for read in reads if not read.catch_up]
-            slicer = Slicer(StreamSource(self, context), self.run.slots, sync.lock, reads)
+            throttle = self.run.throttle
+            slicer = Slicer(
+                StreamSource(self, context),
+                self.run.slots,
+                sync.lock,
+                reads,
+                rate_limited=lambda: throttle.met_limit,
+            )
             yield from slicer.pages(side_by_side)
             reads = [read for read in reads if read.catch_up]  # once the others are written
         limit = self.ABORT_AT_RECORD_COUNT  # a clean stop, not the SDK's abort exception
