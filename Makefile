@@ -71,3 +71,28 @@ dist:
 # The fast tests under each Python version pyproject.toml claims besides the one of .venv.
 matrix:
 	scripts/matrix.sh 3.12 3.13
+
+# The Dagster code location's own environment (orchestrate/requirements.txt): never the tap's.
+ORCHESTRATE := orchestrate/.venv
+ORCHESTRATE_STAMP := $(ORCHESTRATE)/.installed
+
+.PHONY: backfill lint-orchestrate test-backfill
+
+$(ORCHESTRATE_STAMP): orchestrate/requirements.txt
+	test -x $(ORCHESTRATE)/bin/python || $(PYTHON) -m venv $(ORCHESTRATE)
+	$(ORCHESTRATE)/bin/python -m pip install --quiet --upgrade pip
+	$(ORCHESTRATE)/bin/python -m pip install --quiet -r orchestrate/requirements.txt
+	touch $(ORCHESTRATE_STAMP)
+
+# The history as Dagster partitions (windows of updated_at), then the schedule's first run
+# (docs/orchestration.md); BACKFILL_START, BACKFILL_END, BACKFILL_WINDOWS, BACKFILL_CONCURRENCY.
+backfill: $(STAMP) $(ORCHESTRATE_STAMP)
+	$(BIN)/python scripts/backfill.py
+
+# The code location type-checked against the Dagster it pins.
+lint-orchestrate: $(STAMP) $(ORCHESTRATE_STAMP)
+	$(BIN)/mypy --python-executable $(ORCHESTRATE)/bin/python orchestrate
+
+# CI's step after `make test`: the code location type-checked, then `make backfill` end to end.
+test-backfill: lint-orchestrate
+	$(BIN)/python -m pytest -q tests/e2e/test_e2e_backfill.py
