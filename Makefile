@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 SDK_NEXT := .venv-sdk-next
 
-.PHONY: test check sdk-next lint demo bench about clean
+.PHONY: test test-full check sdk-next lint demo bench about clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,16 +23,26 @@ lint: $(STAMP)
 	MYPYPATH=benchmarks $(BIN)/mypy --explicit-package-bases benchmarks/*.py benchmarks/harness
 	$(BIN)/mypy -p benchmarks.stock_tap
 
-# Everything: lint, then every test (slow and e2e included).
+# Test processes side by side: the tests wait on subprocesses and sockets much of the time, so a
+# third worker on two cores fills those waits.
+WORKERS ?= 3
+PYTEST := $(BIN)/python -m pytest -q -n $(WORKERS)
+
+# What a change can break: lint and types, then every test once (unit, integration, e2e, the
+# docs' commands) but for the ones marked `full` or `bench` in pyproject.toml.
 test: lint
-	$(BIN)/python -m pytest
-	# Every tap test again with streams synced one after another.
-	$(BIN)/python -m pytest -q --max-parallel-streams 1 tests \
-		--ignore=tests/e2e --ignore=tests/test_sandbox.py --ignore=tests/test_load.py
+	$(PYTEST) -m "not full and not bench"
+
+# What `make test` leaves out: the slowest cases, the benchmark harness's tests, and every tap
+# test again with streams (and, where the tap has the setting, requests) one at a time.
+test-full: $(STAMP)
+	$(PYTEST) -m "full or bench"
+	$(PYTEST) --max-parallel-streams 1 --max-parallel-requests 1 \
+		-m "not e2e and not sandbox and not full and not bench"
 
 # The edit-test loop: lint, then the tests that are neither slow nor e2e.
 check: lint
-	$(BIN)/python -m pytest -q -m "not slow and not e2e"
+	$(PYTEST) -m "not slow and not e2e and not bench"
 
 # The fast tests against the newest singer-sdk on the registry, over the pin: what the next
 # upgrade breaks, seen early. Not part of `make test`.
@@ -43,7 +53,7 @@ sdk-next:
 	# pip reports the pin this breaks; breaking it is the point.
 	$(SDK_NEXT)/bin/python -m pip install --quiet --upgrade 'singer-sdk[msgspec,testing]'
 	$(SDK_NEXT)/bin/python -m pip show singer-sdk | grep '^Version'
-	$(SDK_NEXT)/bin/python -m pytest -q -m "not slow and not e2e"
+	$(SDK_NEXT)/bin/python -m pytest -q -m "not slow and not e2e and not bench"
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
@@ -72,11 +82,18 @@ dist:
 matrix:
 	scripts/matrix.sh 3.12 3.13
 
+.PHONY: settings-copies
+
+# tap-analytics.yml, meltano.yml's extractor and the README's settings table, written again
+# from tap_analytics/settings.py (through `tap-analytics --about`) after a setting changes.
+settings-copies: $(STAMP)
+	$(BIN)/python scripts/settings_copies.py
+
 # The Dagster code location's own environment (orchestrate/requirements.txt): never the tap's.
 ORCHESTRATE := orchestrate/.venv
 ORCHESTRATE_STAMP := $(ORCHESTRATE)/.installed
 
-.PHONY: backfill lint-orchestrate test-backfill
+.PHONY: backfill lint-orchestrate
 
 $(ORCHESTRATE_STAMP): orchestrate/requirements.txt
 	test -x $(ORCHESTRATE)/bin/python || $(PYTHON) -m venv $(ORCHESTRATE)
@@ -92,7 +109,3 @@ backfill: $(STAMP) $(ORCHESTRATE_STAMP)
 # The code location type-checked against the Dagster it pins.
 lint-orchestrate: $(STAMP) $(ORCHESTRATE_STAMP)
 	$(BIN)/mypy --python-executable $(ORCHESTRATE)/bin/python orchestrate
-
-# CI's step after `make test`: the code location type-checked, then `make backfill` end to end.
-test-backfill: lint-orchestrate
-	$(BIN)/python -m pytest -q tests/e2e/test_e2e_backfill.py

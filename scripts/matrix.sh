@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make matrix: the fast tests (neither slow nor e2e) under each Python version given, each in its
+# make matrix: the fast tests (not slow, e2e or bench) under each Python version given, each in its
 # own virtualenv .venv-X.Y. The interpreter comes from PATH (pythonX.Y), else from pyenv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,5 +27,5 @@ for version in "$@"; do
         touch "$venv/.installed"
     fi
     echo "== $("$venv/bin/python" --version): the fast tests"
-    "$venv/bin/python" -m pytest -q -m "not slow and not e2e"
+    "$venv/bin/python" -m pytest -q -m "not slow and not e2e and not bench"
 done

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import typing as t
+from urllib.parse import urljoin, urlparse
 
 import backoff
 import requests
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_analytics.errors import NotJSONError, TokenRequestError
-from tap_analytics.redact import hide, redact
+from tap_analytics.redact import hide, quoted
 from tap_analytics.retry import TRANSIENT_ERRORS, RetryPolicy
+from tap_analytics.transport import bounded, no_answer
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
@@ -21,6 +24,18 @@ if t.TYPE_CHECKING:
 logger = logging.getLogger("tap-analytics.auth")
 
 REFRESH_MARGIN = 60.0  # renew this long before expiry, or at 90 % of a shorter lifetime
+DEFAULT_LIFETIME = 3600.0  # of a token whose expires_in is absent or unusable
+
+
+def token_lifetime(expires_in: object) -> float:
+    """Seconds a token lives: expires_in if a positive finite number, else an hour."""
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float):
+        return DEFAULT_LIFETIME
+    try:
+        seconds = float(expires_in)
+    except OverflowError:  # an integer of hundreds of digits
+        return DEFAULT_LIFETIME
+    return seconds if math.isfinite(seconds) and seconds > 0 else DEFAULT_LIFETIME
 
 
 class ClientCredentialsAuth(requests.auth.AuthBase):
@@ -50,7 +65,7 @@ class ClientCredentialsAuth(requests.auth.AuthBase):
         self._scope = scope
         self._timeout = timeout
         self._retry = retry
-        self._session = session or requests.Session()
+        self._session = bounded(session or requests.Session())
         self._lock = threading.Lock()
         self._token: str | None = None
         self._token_served = False  # whether the API accepted the current token yet
@@ -120,18 +135,18 @@ class ClientCredentialsAuth(requests.auth.AuthBase):
                 if isinstance(exc, NotJSONError)
                 else "the token endpoint is unavailable: rerun later"
             )
+            cause = no_answer(exc) or str(exc).rstrip(".")
             msg = (
                 f"Token request to {self.token_url} failed after {self._retry.max_retries} "
-                f"retries ({str(exc).rstrip('.')}); {advice}"
+                f"retries ({cause}); {advice}"
             )
             raise TokenRequestError(msg) from None
         token = body.get("access_token") if isinstance(body, dict) else None
-        lifetime = body.get("expires_in") if isinstance(body, dict) else None
+        lifetime = token_lifetime(body.get("expires_in") if isinstance(body, dict) else None)
         if not isinstance(token, str) or not token:
             msg = f"Token endpoint {self.token_url} answered 200 without an access_token"
             raise TokenRequestError(msg)
         hide(token)  # before anything can print it
-        lifetime = float(lifetime) if isinstance(lifetime, int | float) else 3600.0
         self._token, self._token_served = token, False
         self._renew_at = time.monotonic() + max(lifetime - min(REFRESH_MARGIN, lifetime / 10), 0)
         logger.info("Fetched an access token valid for %.0f s", lifetime)
@@ -145,7 +160,12 @@ class ClientCredentialsAuth(requests.auth.AuthBase):
         }
         if self._scope:
             form["scope"] = self._scope
-        response = self._session.post(self.token_url, data=form, timeout=self._timeout)
+        # Never redirected: a 307 or 308 would post the form, client_secret included, anywhere.
+        response = self._session.post(
+            self.token_url, data=form, timeout=self._timeout, allow_redirects=False
+        )
+        if response.is_redirect:
+            raise TokenRequestError(self._redirect_refusal(response))
         if self._retry.is_retryable(response.status_code):
             msg = f"HTTP {response.status_code}"
             raise RetriableAPIError(msg, response)
@@ -153,16 +173,27 @@ class ClientCredentialsAuth(requests.auth.AuthBase):
             raise TokenRequestError(self._refusal(response))
         try:
             return response.json()
-        except ValueError:
-            kind = response.headers.get("Content-Type", "no content type")
+        except (ValueError, RecursionError):
+            kind = quoted(response.headers.get("Content-Type", "no content type"))
             msg = f"HTTP 200 with a body that is not JSON ({kind})"
             raise NotJSONError(msg, response) from None
+
+    def _redirect_refusal(self, response: requests.Response) -> str:
+        """Explain a redirected token request, naming where it points but not following it."""
+        target = urlparse(urljoin(self.token_url, response.headers.get("Location", "")))
+        origin = quoted(f"{target.scheme}://{target.netloc}")
+        return (
+            f"Token request to {self.token_url} answered HTTP {response.status_code}, a redirect "
+            f"to {origin}: the tap never follows a redirect of the token request (it would send "
+            "client_secret to another address, maybe another origin or plain http); if that "
+            "address is the provider's token endpoint, set token_url to it"
+        )
 
     def _refusal(self, response: requests.Response) -> str:
         """Explain a refused token request with the RFC 6749 error, never the secret."""
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             body = {}
         error = body.get("error") if isinstance(body, dict) else None
         if isinstance(error, dict):  # the data endpoints' error shape
@@ -170,7 +201,7 @@ class ClientCredentialsAuth(requests.auth.AuthBase):
         description = body.get("error_description") if isinstance(body, dict) else None
         detail = f" {error}" if error else ""
         detail += f" ({description})" if description else ""
-        detail = redact(detail)  # a careless server may quote the submitted form
+        detail = quoted(detail)  # a careless server may quote the submitted form
         return (
             f"Token request to {self.token_url} failed: HTTP {response.status_code}{detail}. "
             "Check client_id, client_secret, scope and token_url."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import typing as t
 import weakref
+from decimal import Decimal
 from http import HTTPStatus
 from urllib.parse import urlparse
 
@@ -13,6 +14,7 @@ import requests
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.pagination import SinglePagePaginator
+from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 from typing_extensions import override
 
 from tap_analytics.errors import (
@@ -22,8 +24,9 @@ from tap_analytics.errors import (
     TokenRevokedError,
 )
 from tap_analytics.paging import CursorPaginator, dig
-from tap_analytics.redact import redact
+from tap_analytics.redact import quoted
 from tap_analytics.retry import RetryPolicy
+from tap_analytics.transport import NO_ANSWER, AnswerTooLargeError, bounded, no_answer
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterable
@@ -44,13 +47,21 @@ ADVICE = {
     ),
     HTTPStatus.FORBIDDEN: "grant the client the scope for this resource, or deselect the stream",
     HTTPStatus.NOT_FOUND: "check base_url and the resource's path, or deselect the stream",
+    HTTPStatus.REQUEST_URI_TOO_LONG: (
+        "the URL, with the cursor the API sent, is too long for the API: report it to the API "
+        "provider"
+    ),
     0: "the API is failing: rerun later, or raise max_retries and backoff_factor",
 }
+
 # Parallel streams share one token, so one revocation can reject a request a few times in a
 # row (up to 5 seen with the token revoked on every 5th request); more is a server rejecting
 # this resource's requests whatever the token.
 MAX_REJECTIONS = 10
-_decode = msgspec.json.Decoder().decode
+# Requests that end without a usable answer: explained in words, not urllib3's.
+UNANSWERED: tuple[type[Exception], ...] = (AnswerTooLargeError, *NO_ANSWER)
+# Numbers with a fraction or an exponent as Decimals: written with the digits the API sent.
+_decode = msgspec.json.Decoder(float_hook=Decimal).decode
 
 
 def path_of(request: requests.PreparedRequest) -> str:
@@ -79,7 +90,7 @@ class ResourceStream(RESTStream[str | None]):
         self._bodies: weakref.WeakKeyDictionary[requests.Response, object] = (
             weakref.WeakKeyDictionary()
         )
-        self._start_value: str | None = None
+        bounded(self.requests_session)
 
     @property
     @override
@@ -109,13 +120,24 @@ class ResourceStream(RESTStream[str | None]):
     @property
     @override
     def emit_activate_version_messages(self) -> bool:
-        return self.resource.write_disposition == "replace"
+        # A replace resource, or a full read the catalog chose: the target keeps only this
+        # version's rows (the tap advertises ACTIVATE_VERSION).
+        forced = self.forced_replication_method == REPLICATION_FULL_TABLE
+        return self.resource.write_disposition == "replace" or forced
 
     @override
     def get_new_paginator(self) -> BaseAPIPaginator[str | None]:
         if self.resource.page_size is None:
             return SinglePagePaginator()  # type: ignore[return-value]
-        return CursorPaginator(self._decoded, self.resource.cursor_path)
+        # A page's identity: its records' keys and replication values (none without a key).
+        key_fields = (
+            (*self.primary_keys, *([self.replication_key] if self.replication_key else []))
+            if self.primary_keys
+            else ()
+        )
+        return CursorPaginator(
+            self._decoded, self.resource.cursor_path, self._page_records, key_fields
+        )
 
     @override
     def get_url_params(
@@ -126,10 +148,12 @@ class ResourceStream(RESTStream[str | None]):
             params["limit"] = self.resource.page_size
         if next_page_token is not None:
             params[self.resource.cursor_param] = next_page_token
-        incremental = self.resource.incremental
-        if incremental and incremental.start_param and self._start_value is not None:
-            params[incremental.start_param] = self._start_value
         return params
+
+    @property
+    def start_param(self) -> str | None:
+        """The query parameter that starts a list at an instant of the replication key."""
+        return self.resource.incremental.start_param if self.resource.incremental else None
 
     # Responses
 
@@ -153,7 +177,7 @@ class ResourceStream(RESTStream[str | None]):
         code, message = "", ""
         try:
             error = _decode(response.content).get("error")
-        except (msgspec.DecodeError, AttributeError):
+        except (msgspec.DecodeError, RecursionError, AttributeError):
             error = None
         if isinstance(error, dict):
             code, message = str(error.get("code", "")), str(error.get("message", ""))
@@ -161,7 +185,7 @@ class ResourceStream(RESTStream[str | None]):
             code = error
         detail = f" {code}" if code else ""
         detail += f": {message}" if message else ""
-        detail = redact(detail)  # a careless server may quote the request's Authorization
+        detail = quoted(detail)  # a careless server may quote the request's Authorization
         advice = ADVICE.get(response.status_code, ADVICE[0])
         return (
             f"stream '{self.name}': HTTP {response.status_code}{detail} "
@@ -174,14 +198,8 @@ class ResourceStream(RESTStream[str | None]):
             return body
         try:
             body = _decode(response.content)
-        except msgspec.DecodeError:
-            kind = response.headers.get("Content-Type", "unknown content type")
-            msg = (
-                f"stream '{self.name}': HTTP {response.status_code} with a body that is not "
-                f"JSON ({kind}) (GET {urlparse(response.url).path}); check base_url (a proxy "
-                "or login page answers?), else rerun later"
-            )
-            raise RetriableAPIError(msg, response) from None
+        except (msgspec.DecodeError, RecursionError) as error:
+            raise RetriableAPIError(self._not_json_message(response, error), response) from None
         records = dig(body, self.resource.data_selector)
         if not isinstance(records, list):
             found = "no" if records is None else f"a {type(records).__name__} at"
@@ -195,8 +213,26 @@ class ResourceStream(RESTStream[str | None]):
         self._bodies[response] = body
         return body
 
+    def _not_json_message(self, response: requests.Response, error: Exception) -> str:
+        """Explain a body that does not decode: the decoder's reason, the server's type."""
+        # Both are quoted: a careless server may fill its Content-Type with what it was sent.
+        kind = quoted(response.headers.get("Content-Type", "no Content-Type"))
+        advice = (
+            "the API sent malformed JSON: report it to the API provider, else rerun later"
+            if "json" in kind.lower()
+            else "check base_url (a proxy or a login page answers?), else rerun later"
+        )
+        return (
+            f"stream '{self.name}': HTTP {response.status_code} with a body that is not JSON "
+            f"({quoted(str(error))}; {kind}) (GET {urlparse(response.url).path}); {advice}"
+        )
+
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
+        return self._page_records(response)
+
+    def _page_records(self, response: requests.Response) -> list[t.Any]:
+        """The records of a page, as the API sent them."""
         records = dig(self._decoded(response), self.resource.data_selector)
         return records if isinstance(records, list) else []
 
@@ -244,15 +280,31 @@ class ResourceStream(RESTStream[str | None]):
         ) -> requests.Response:
             try:
                 return retried(prepared, context)
-            except requests.exceptions.Timeout:
-                msg = (
-                    f"stream '{self.name}': no answer within request_timeout ({self.timeout:g} s) "
-                    f"in {self.retry.max_tries} attempt(s) (GET {path_of(prepared)}); "
-                    "the API is not answering: rerun later, or raise request_timeout"
-                )
-                raise AnalyticsAPIError(msg) from None
+            except UNANSWERED as error:
+                raise AnalyticsAPIError(self._given_up_message(prepared, error)) from None
 
         return explained
+
+    def _given_up_message(self, prepared: requests.PreparedRequest, error: Exception) -> str:
+        """Explain a request that got no usable answer: its cause and the fix, never urllib3's."""
+        where = f"GET {path_of(prepared)}"
+        if isinstance(error, AnswerTooLargeError):
+            return (
+                f"stream '{self.name}': {error} ({where}), more than a page can hold: report it "
+                "to the API provider"
+            )
+        if isinstance(error, requests.exceptions.Timeout):
+            return (
+                f"stream '{self.name}': no answer within request_timeout ({self.timeout:g} s) in "
+                f"{self.retry.max_tries} attempt(s) ({where}); the API is not answering, or too "
+                "slowly (request_timeout bounds a request from its sending to the last byte of "
+                "its answer): rerun later, or raise request_timeout"
+            )
+        return (
+            f"stream '{self.name}': {no_answer(error)}, in {self.retry.max_tries} attempt(s) "
+            f"({where}); the API or a proxy before it is dropping connections: rerun later, or "
+            "raise max_retries and backoff_factor"
+        )
 
     def _rejected_message(
         self, prepared: requests.PreparedRequest, unused: int, rejections: int
@@ -288,11 +340,14 @@ class ResourceStream(RESTStream[str | None]):
     @override
     def backoff_handler(self, details: Details) -> None:
         failure = details.get("exception")
+        cause: object = failure
+        if failure is not None and not isinstance(failure, RetriableAPIError):
+            cause = no_answer(failure) or repr(failure)  # words, not urllib3's
         self.log(
             "Retry %d of %d in %.1f s after: %s",
             details.get("tries", 0),
             self.retry.max_retries,
             details.get("wait", 0.0),
-            failure if isinstance(failure, RetriableAPIError) else repr(failure),
+            cause,
             level=logging.WARNING,
         )

@@ -45,7 +45,12 @@ class SyncInterruptedError(BaseException):
         """Remember which signal stopped the run."""
         super().__init__(f"interrupted by signal {signum}")
         self.signum = signum
+        self.stdout_stuck = False  # the last STATE could not be written: nobody reads stdout
 
 
 class InvalidStateError(Exception):
     """The state given to the run cannot be resumed from."""
+
+
+class InvalidCatalogError(Exception):
+    """The catalog given to the run cannot be used."""

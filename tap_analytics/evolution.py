@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import typing as t
 from dataclasses import dataclass
+from decimal import Decimal
 
 from tap_analytics.inference import infer_schema
 
@@ -31,7 +33,7 @@ CONTRACT_JSONSCHEMA: dict[str, t.Any] = {
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
-    "number": (int, float),
+    "number": (int, float, Decimal),  # decoded numbers with a fraction are Decimals
     "boolean": (bool,),
     "null": (type(None),),
     "array": (list,),
@@ -86,8 +88,19 @@ def describe(schema: Mapping[str, t.Any]) -> str:
     return " or ".join(names) or "any type"
 
 
-_JSON_NAMES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+_JSON_NAMES = {bool: "boolean", int: "integer", float: "number", Decimal: "number", str: "string"}
 _JSON_NAMES |= {list: "array", dict: "object", type(None): "null"}
+_ABSENT = object()  # stands for a field a record does not carry: its type, `object`, passes
+
+
+def _passing(types: Mapping[str, tuple[type, ...]]) -> dict[str, frozenset[type]]:
+    """The types each typed field passes with, `object` (absent) included."""
+    return {name: frozenset({*kinds, object}) for name, kinds in types.items()}
+
+
+def _json_name(value: object) -> str:
+    """Name a decoded value's type as JSON does."""
+    return _JSON_NAMES.get(type(value), type(value).__name__)
 
 
 class SchemaGuard:
@@ -107,24 +120,51 @@ class SchemaGuard:
             if (kinds := allowed_types(spec)) is not None
         }
         self._reported: set[tuple[str, str]] = set()
+        self._passing = _passing(self.types)
 
-    def check_types(self, record: Mapping[str, t.Any]) -> None:
+    def first_refused(
+        self, records: list[dict[str, t.Any]]
+    ) -> tuple[int, SchemaContractError | None]:
+        """How many records precede one whose type is refused, and why (all checked if frozen)."""
+        if self.contract.data_type != "freeze":
+            if records:  # a sample a page, as documented: a type change that lasts is seen
+                self._log_types(records[0])
+            return len(records), None
+        bad = len(records)
+        absent = itertools.repeat(_ABSENT)
+        for name, passing in self._passing.items():  # a column at a time, in passes of `map`
+            column = map(dict.get, records[:bad], itertools.repeat(name), absent)
+            if not passing.issuperset(map(type, column)):
+                column = map(dict.get, records[:bad], itertools.repeat(name), absent)
+                bad = next(i for i, value in enumerate(column) if type(value) not in passing)
+        if bad == len(records):
+            return bad, None
+        name, value = next(
+            (name, value)
+            for name, value in records[bad].items()
+            if name in self.types and type(value) not in self.types[name]
+        )
+        message = self._type_message(records[bad], name, value)
+        return bad, SchemaContractError(
+            f"{message}; the schema contract is 'freeze': fix the schema and rerun"
+        )
+
+    def _log_types(self, record: Mapping[str, t.Any]) -> None:
         """Log (once per field and type) values of known fields that the schema does not allow."""
         for name, value in record.items():
             allowed = self.types.get(name)
-            if allowed is None or type(value) in allowed:
-                continue
-            seen = _JSON_NAMES.get(type(value), type(value).__name__)
-            expected = " or ".join(dict.fromkeys(_JSON_NAMES[kind] for kind in allowed))
-            message = (
-                f"stream '{self.stream}': field '{name}' has a {seen} value where the schema "
-                f"allows {expected} (id {record.get('id')!r})"
-            )
-            if self.contract.data_type == "freeze":
-                msg = f"{message}; the schema contract is 'freeze': fix the schema and rerun"
-                raise SchemaContractError(msg)
-            if self._once("type", f"{name}:{seen}"):
-                self.logger.warning("%s", message)
+            if allowed is not None and type(value) not in allowed:
+                message = self._type_message(record, name, value)
+                if self._once("type", f"{name}:{_json_name(value)}"):
+                    self.logger.warning("%s", message)
+
+    def _type_message(self, record: Mapping[str, t.Any], name: str, value: object) -> str:
+        """Name the stream, the field, the seen and the allowed types, and the record's id."""
+        expected = " or ".join(dict.fromkeys(_JSON_NAMES[kind] for kind in self.types[name]))
+        return (
+            f"stream '{self.stream}': field '{name}' has a {_json_name(value)} value where the "
+            f"schema allows {expected} (id {record.get('id')!r})"
+        )
 
     def unknown_fields(
         self, record: Mapping[str, t.Any], deselected: Callable[[str], bool]
@@ -178,6 +218,7 @@ class SchemaGuard:
         for name, spec in added.items():
             if (kinds := allowed_types(spec)) is not None:
                 self.types[name] = kinds
+        self._passing = _passing(self.types)
 
     def _once(self, kind: str, what: str) -> bool:
         """Tell whether a finding is new to this run, and remember it."""

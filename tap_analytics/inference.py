@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import typing as t
 from datetime import date, datetime
+from decimal import Decimal
 
 _JSON_TYPES: dict[type, str] = {
     bool: "boolean",
     int: "integer",
     float: "number",
+    Decimal: "number",  # how the tap decodes a number with a fraction or an exponent
     str: "string",
     list: "array",
     dict: "object",

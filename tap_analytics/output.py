@@ -65,8 +65,26 @@ class LockedWriter(GenericSingerWriter[bytes, Message]):
         with self.lock:
             self.out.flush()
 
-    def close(self) -> None:
-        """Push buffered lines to the reader and write nothing more: the run is over."""
-        with self.lock:
-            self.out.flush()
-            self.closed = True
+    def close(self, last: Callable[[], object], timeout: float) -> bool:
+        """Write the last lines (`last`), push all to the reader, then nothing more: the end.
+
+        False when the reader took none of it within `timeout` seconds (it no longer reads, or
+        stdout is gone): the lines are left unwritten, and the caller must not wait for stdout.
+        """
+        written, ended = threading.Event(), threading.Event()
+
+        def write_last() -> None:  # in a thread: a write to a full pipe blocks until read
+            with self.lock:
+                try:
+                    last()
+                    self.out.flush()
+                    written.set()
+                except OSError:  # the reader is gone
+                    pass
+                finally:
+                    self.closed = True
+                    ended.set()
+
+        threading.Thread(target=write_last, name="last-state", daemon=True).start()
+        ended.wait(timeout)
+        return written.is_set()

@@ -25,7 +25,8 @@ class Paced(t.Protocol):
     def name(self) -> str:
         """The stream's name."""
 
-    wait_clock: WaitClock
+    def begin_sync(self, clock: WaitClock) -> object:
+        """Begin a new sync of the stream, its waits counted by `clock`."""
 
 
 def may_start(clocks: t.Collection[WaitClock], cap: int, now: float) -> bool:
@@ -47,11 +48,18 @@ S = t.TypeVar("S", bound=Paced)
 class PacedThreads(t.Generic[S]):
     """Syncs streams in daemon threads, at most `cap` at once, paced by what they wait on."""
 
-    def __init__(self, cap: int, sync: Callable[[S], None], tick: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        cap: int,
+        sync: Callable[[S], None],
+        tick: Callable[[], None],
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
         """Sync each stream with `sync`; call `tick` often from the waiting thread."""
         self.cap = max(cap, 1)
         self.sync = sync
         self.tick = tick
+        self.now = now  # the wall clock the streams' shares are judged by
         self.running: dict[str, tuple[threading.Thread, WaitClock]] = {}
         self._finished: queue.Queue[tuple[str, BaseException | None]] = queue.Queue()
 
@@ -60,7 +68,7 @@ class PacedThreads(t.Generic[S]):
         queued, failures = list(streams), {}
         while queued or self.running:
             clocks = [clock for _, clock in self.running.values()]
-            if queued and may_start(clocks, self.cap, time.monotonic()):
+            if queued and may_start(clocks, self.cap, self.now()):
                 self._start(queued.pop(0))
                 continue
             poll = POLL_SECONDS if queued and len(self.running) < self.cap else TICK_SECONDS
@@ -83,7 +91,8 @@ class PacedThreads(t.Generic[S]):
 
     def _start(self, stream: S) -> None:
         """Start a stream's sync in a thread of its own."""
-        stream.wait_clock = clock = WaitClock()
+        clock = WaitClock(now=self.now, started=self.now())
+        stream.begin_sync(clock)
         # A daemon: a stream stuck in a request or a backoff wait must not hold up the exit
         # of an interrupted run (its records since the last STATE are simply re-read).
         thread = threading.Thread(

@@ -8,8 +8,10 @@ import typing as t
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from tap_analytics.paging import CursorPaginator
+
 if t.TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from singer_sdk.helpers.types import Context
 
@@ -28,6 +30,8 @@ class Page:
 class WaitClock:
     """How long a stream has spent waiting on the API (answers, retries), not computing."""
 
+    now: Callable[[], float] = time.monotonic  # tests pass fakes of both clocks (and `started`)
+    cpu: Callable[[], float] = time.thread_time  # this thread's CPU time
     started: float = field(default_factory=time.monotonic)
     waited: float = 0.0  # seconds of finished requests not spent on this thread's CPU
     requests: int = 0
@@ -46,23 +50,25 @@ class WaitClock:
 
 
 def fetched_pages(
-    stream: ResourceStream, context: Context | None, clock: WaitClock
+    stream: ResourceStream, context: Context | None, clock: WaitClock, since: str | None = None
 ) -> Iterator[Page]:
-    """Yield a stream's pages in order, each requested once the one before is handled."""
+    """Yield a stream's pages from `since` in order, each requested once the last is handled."""
     # No fetcher thread: its hand-offs cost more CPU a record than the overlap saved here;
-    # latency is hidden by syncing streams side by side instead (see tap.py).
+    # latency is hidden by syncing streams side by side instead (see sync_all.py).
     paginator = stream.get_new_paginator()
     fetch = stream.request_decorator(stream._request)  # noqa: SLF001 - the SDK's one request
     with stream.get_http_request_counter() as request_counter:
         request_counter.with_context(context)
         while True:
             request = stream._prepare_request(context=context, page=paginator)  # noqa: SLF001
-            cpu, sent = time.thread_time(), time.monotonic()
+            if since is not None and (start_param := stream.start_param) is not None:
+                request.prepare_url(request.url, {start_param: since})
+            cpu, sent = clock.cpu(), clock.now()
             clock.in_flight_since = sent
             try:
                 response = fetch(request, context)
             finally:
-                waited = time.monotonic() - sent - (time.thread_time() - cpu)
+                waited = clock.now() - sent - (clock.cpu() - cpu)
                 with clock.lock:
                     clock.waited += waited
                     clock.requests += 1
@@ -70,7 +76,23 @@ def fetched_pages(
             request_counter.increment()
             stream.update_sync_costs(request, response, context)  # logged at the end
             page = Page(list(stream.parse_response(response)), datetime.now(UTC))
+            if isinstance(paginator, CursorPaginator):
+                paginator.check_progress(response)  # a page of records read before is not good
             yield page  # a page is good even when its cursor is not
             paginator.advance(response)
             if paginator.finished:
                 return
+
+
+def first_record(stream: ResourceStream, since: str | None) -> dict[str, t.Any] | None:
+    """The first record at or after `since` (the list's first without it): a page of one."""
+    params = {**stream.get_url_params(None, None), "limit": 1}
+    if since is not None and stream.start_param is not None:
+        params[stream.start_param] = since
+    request = stream.build_prepared_request(
+        method="GET", url=stream.get_url(None), params=params, headers=stream.http_headers
+    )
+    fetch = stream.request_decorator(stream._request)  # noqa: SLF001 - the SDK's one request
+    records = list(stream.parse_response(fetch(request, None)))
+    first = records[0] if records else None
+    return first if isinstance(first, dict) else None

@@ -55,6 +55,18 @@ def redact(text: str) -> str:
     return SECRETS.redact(text)
 
 
+QUOTE_LIMIT = 300  # characters of server-controlled text a message quotes
+
+
+def quoted(text: str) -> str:
+    """Server-controlled text made fit for a message: no secret, one short printable line."""
+    # Redacted whole before it is cut: a cut could leave part of a secret unrecognised.
+    clean = redact(text)
+    if len(clean) > QUOTE_LIMIT:
+        clean = clean[: QUOTE_LIMIT - 3] + "..."
+    return "".join(char if char.isprintable() else "?" for char in clean)
+
+
 class RedactingFilter(logging.Filter):
     """Rewrites a log record's message, traceback and stack so that no secret is printed."""
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from importlib import resources as package_files
 from pathlib import Path
 
+import click
 import jsonschema
 
 from tap_analytics.evolution import CONTRACT_JSONSCHEMA
@@ -96,8 +97,12 @@ DEFAULTS_JSONSCHEMA: dict[str, t.Any] = {
 }
 
 
-class DeclarationError(ValueError):
-    """A resource declaration the tap cannot serve; the message names the resource."""
+class DeclarationError(click.ClickException, ValueError):
+    """A resource declaration the tap cannot serve; the message names the resource.
+
+    A click error, so that `--discover`, which raises it from an option's callback, ends in
+    one line rather than a traceback.
+    """
 
 
 @dataclass(frozen=True)

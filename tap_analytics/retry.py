@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import typing as t
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
 
 
 def retry_after_seconds(response: requests.Response | None) -> float | None:
-    """Read a Retry-After header (seconds or an HTTP date), capped."""
+    """Read a Retry-After header (seconds or an HTTP date), capped; None if unusable."""
     if response is None:
         return None
     value = response.headers.get("Retry-After")
@@ -46,9 +47,13 @@ def retry_after_seconds(response: requests.Response | None) -> float | None:
     except ValueError:
         try:
             when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None
+        if when.tzinfo is None:  # `-0000` or no zone: HTTP dates are in GMT (RFC 9110)
+            when = when.replace(tzinfo=UTC)
         seconds = (when - datetime.now(UTC)).total_seconds()
+    if math.isnan(seconds):  # "nan" parses as a float, and would fail the wait itself
+        return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
@@ -82,5 +87,6 @@ class RetryPolicy:
 
     @staticmethod
     def jitter(wait: float) -> float:
-        """Add up to 10 % so parallel clients spread out; never shorten a Retry-After."""
-        return wait + random.uniform(0, wait * 0.1)  # noqa: S311 - not cryptographic
+        """Add up to 10 % so parallel clients spread out, within the cap (waits never exceed it)."""
+        spread = random.uniform(0, wait * 0.1)  # noqa: S311 - not cryptographic
+        return min(wait + spread, MAX_RETRY_AFTER)

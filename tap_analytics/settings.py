@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-import json
 import typing as t
 from decimal import Decimal
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import jsonschema
 from singer_sdk import typing as th
 
 from tap_analytics.evolution import MODES
-from tap_analytics.state import BadBookmarkError, json_type, parse_instant
+from tap_analytics.state import BadBookmarkError, parse_instant
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -24,6 +22,7 @@ DEFAULT_MAX_RETRIES = 3
 DEFAULT_BACKOFF_FACTOR = 2.0
 DEFAULT_REQUEST_TIMEOUT = 30.0
 DEFAULT_MAX_PARALLEL_STREAMS = 4
+DEFAULT_MAX_PARALLEL_REQUESTS = 1  # slices off by default: see docs/performance.md
 TOKEN_PATH = "/oauth/v1/token"  # noqa: S105 - a URL path, not a secret
 SYNC_SETTINGS = ("client_id", "client_secret", "base_url")  # discovery needs none of them
 
@@ -115,13 +114,20 @@ CONFIG_JSONSCHEMA: dict[str, t.Any] = th.PropertiesList(
         description="Most streams synced at once, more only while they wait on the API.",
     ),
     th.Property(
+        "max_parallel_requests",
+        th.IntegerType(minimum=1, maximum=64),
+        default=DEFAULT_MAX_PARALLEL_REQUESTS,
+        title="Max parallel requests",
+        description="Most requests in flight in a run; past one a stream, slices read at once.",
+    ),
+    th.Property(
         "log_metrics",
         th.BooleanType,
         default=False,
         title="Log metrics",
         description=(
-            "Also log the SDK's METRIC lines (record counts, request durations, sync times) "
-            "at INFO; off by default, when stderr shows progress and a summary per stream."
+            "Also log the SDK's METRIC lines at INFO (without them, stderr shows progress "
+            "and a summary per stream)."
         ),
     ),
     th.Property(
@@ -260,21 +266,25 @@ def _window_errors(config: dict[str, t.Any]) -> list[str]:
 
 
 def _plain_numbers(value: t.Any) -> t.Any:  # noqa: ANN401 - any JSON value
-    """Turn the Decimals the SDK's config reader makes into floats, recursively."""
+    """A copy with the Decimals the SDK's config reader makes turned into floats."""
     if isinstance(value, Decimal):
         return float(value)
-    if isinstance(value, dict):
+    if isinstance(value, t.Mapping):
         return {key: _plain_numbers(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_plain_numbers(item) for item in value]
     return value
 
 
-def validate(config: dict[str, t.Any], schema: dict[str, t.Any]) -> list[str]:
-    """Validate settings, filling defaults; return one clear line per problem."""
-    config.update(_plain_numbers(config))
-    for name in [name for name, value in config.items() if value is None]:
-        del config[name]  # null is not set, as Meltano passes it (the SDK's mapper fails on it)
+def validated(
+    settings: t.Mapping[str, t.Any], schema: dict[str, t.Any]
+) -> tuple[dict[str, t.Any], list[str]]:
+    """Settings as a run reads them (defaults filled) and one clear line per problem.
+
+    The settings passed in are left as they are: the result is a copy.
+    """
+    # null is not set, as Meltano passes it (the SDK's mapper fails on it)
+    config = {name: value for name, value in _plain_numbers(settings).items() if value is not None}
     errors = fold_client_block(config)
     validator = jsonschema.Draft7Validator(schema)
     errors += [_describe(e, schema) for e in validator.iter_errors(config)]
@@ -297,7 +307,7 @@ def validate(config: dict[str, t.Any], schema: dict[str, t.Any]) -> list[str]:
                 "which would send the client secret and access tokens unencrypted; use "
                 "https://, or set allow_insecure_http to true"
             )
-    return sorted(set(errors), key=errors.index)
+    return config, sorted(set(errors), key=errors.index)
 
 
 def missing_for_sync(config: dict[str, t.Any]) -> list[str]:
@@ -327,25 +337,6 @@ def worded_sdk_error(error: str) -> str:
         return f"Settings are invalid: {error}"
     name = ".".join(part.strip("'") for part in where.rstrip("]").split("]["))
     return f"Setting '{name}' is invalid: {message}"
-
-
-def config_file_problem(path: str) -> str | None:
-    """Say what keeps a --config file from being an object of settings, if anything."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return f"config file {path} was not found"
-    except (OSError, UnicodeDecodeError) as exc:
-        return f"config file {path} cannot be read ({exc})"
-    if not text.strip():
-        return f"config file {path} is empty: it must hold a JSON object of settings"
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return f"config file {path} is not valid JSON ({exc})"
-    if not isinstance(document, dict):
-        return f"config file {path} holds a JSON {json_type(document)}, not an object of settings"
-    return None
 
 
 def already_reported(sdk_error: str, errors: list[str]) -> bool:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import typing as t
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from tap_analytics.errors import InvalidStateError
 
@@ -17,6 +18,11 @@ EXAMPLE = "2024-01-01T00:00:00Z"
 # A page of such values, one a line, as servers spell them (upper-case T and Z): one match.
 _UPPER = f"{_DATE}T{_TIME}(?:Z|{_OFFSET})"
 _PAGE_OF_DATE_TIMES = re.compile(f"{_UPPER}(?:\n{_UPPER})*")
+# Only a date-time on the first or last day of the calendar can leave it once in UTC.
+_EDGE_DAYS = ("0001-01-01", "9999-12-31")
+# How far ahead of this machine's clock a replication value may lie and still move a bookmark:
+# the clock skew allowed between the API's servers and this machine.
+CLOCK_TOLERANCE = timedelta(minutes=5)
 
 
 class BadBookmarkError(ValueError):
@@ -27,7 +33,14 @@ def parse_instant(value: object, *, what: str) -> datetime:
     """Parse an RFC 3339 date-time with an offset into an aware UTC datetime, or refuse it."""
     parsed = _date_time(value)
     if parsed is not None:
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # 9999-12-31T23:59:59-01:00 is in year 10000 in UTC
+            msg = (
+                f"{what} lies outside the years 1 to 9999 in UTC: {value!r} (an instant from "
+                "0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z)"
+            )
+            raise BadBookmarkError(msg) from None
     if not isinstance(value, str):
         msg = f"{what} must be an RFC 3339 timestamp string such as {EXAMPLE}, not {value!r}"
         raise BadBookmarkError(msg)
@@ -53,7 +66,9 @@ def parse_instants(
 ) -> tuple[list[datetime], BadBookmarkError | None]:
     """Parse a page's values in order; on a bad one, those before it and the error."""
     try:
-        if _PAGE_OF_DATE_TIMES.fullmatch("\n".join(values)) is not None:
+        text = "\n".join(values)
+        edge = any(day in text for day in _EDGE_DAYS)  # may leave the calendar in UTC
+        if not edge and _PAGE_OF_DATE_TIMES.fullmatch(text) is not None:
             return list(map(datetime.fromisoformat, values)), None  # aware: they compare
     except (TypeError, ValueError):  # not all strings, or an impossible date: find which
         pass
@@ -93,6 +108,18 @@ class Bookmark:
             latest = max(range(len(instants)), key=instants.__getitem__)  # the first of ties
             if self.instant is None or instants[latest] > self.instant:
                 self.value, self.instant = values[latest], instants[latest]
+
+
+def clock_limit() -> datetime:
+    """The latest instant a bookmark may hold now: this machine's clock plus CLOCK_TOLERANCE."""
+    return datetime.now(UTC) + CLOCK_TOLERANCE
+
+
+def within_clock(instants: list[datetime]) -> int:
+    """How many of ascending instants lie within clock_limit(): the rest never bookmark."""
+    if not instants or instants[-1] <= (limit := clock_limit()):
+        return len(instants)
+    return bisect.bisect_right(instants, limit)
 
 
 def starting_value(*candidates: tuple[str, object]) -> str | None:

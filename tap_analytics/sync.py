@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
+import operator
 import typing as t
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,21 +14,27 @@ from singer_sdk import RESTStream, metrics
 from singer_sdk.helpers._catalog import get_selected_schema
 from singer_sdk.helpers._state import write_starting_replication_value
 from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 from typing_extensions import override
 
 from tap_analytics.client import ResourceStream
 from tap_analytics.errors import BadPageError, InvalidStateError, SyncInterruptedError
 from tap_analytics.evolution import Contract, SchemaGuard, widened
 from tap_analytics.output import encode_lines
-from tap_analytics.pages import WaitClock, fetched_pages
+from tap_analytics.pages import Page, WaitClock, fetched_pages, first_record
 from tap_analytics.progress import RecordCounter
+from tap_analytics.slices import Slicer, spelled
 from tap_analytics.state import (
+    CLOCK_TOLERANCE,
     BadBookmarkError,
     Bookmark,
+    json_type,
     parse_instant,
     parse_instants,
     starting_value,
+    within_clock,
 )
+from tap_analytics.sync_state import Position, Read, StreamSync, hashable, record_key
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterable, Iterator
@@ -34,29 +42,21 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 STATE_EVERY = 1000  # records between STATE messages: the most a killed run re-reads
+KEYS_AT_BOOKMARK = "keys_at_bookmark"  # primary keys delivered at the bookmark's instant
+SLICES = "slices"  # the ranges a sliced sync has still to read, in the stream's state
+BOOKMARK_KEYS = ("replication_key", "replication_key_value", KEYS_AT_BOOKMARK)
 
 
 class AnalyticsStream(ResourceStream):
     """A resource synced a page at a time, with a bookmark that only moves past written data."""
 
-    _extracted_at: datetime | None = None
-    _bookmark = Bookmark()  # in the last STATE written
-    _chunk = Bookmark()  # of the records encoded so far
-    _verbatim = True  # records go out as they came: nothing selects, maps or flattens them
-    _records: RecordCounter | None = None
-    _end: datetime | None = None  # exclusive upper bound of the replication key
-    wait_clock = WaitClock()  # the run gives each sync its own; read by the pacing
+    current: StreamSync | None = None  # this stream's sync, from when it begins
 
     @override
     def request_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        for records in self._fetched_pages(context):
-            yield from records
-
-    def _fetched_pages(self, context: Context | None) -> Iterator[list[dict[str, t.Any]]]:
-        """The API's pages of records, each with its extraction time set."""
-        for page in fetched_pages(self, context, self.wait_clock):
-            self._extracted_at = page.extracted_at
-            yield page.records
+        since = None if self.current is None else self.current.start
+        for page in fetched_pages(self, context, WaitClock(), since):
+            yield from page.records
 
     @override
     def get_replication_key_signpost(self, context: Context | None = None) -> None:
@@ -66,18 +66,17 @@ class AnalyticsStream(ResourceStream):
     def get_record_counter(
         self, *, endpoint: str | None = None, log_interval: float = metrics.DEFAULT_LOG_INTERVAL
     ) -> RecordCounter:
-        self._records = RecordCounter(self.name, endpoint=endpoint, log_interval=log_interval)
-        return self._records
+        return RecordCounter(self.name, endpoint=endpoint, log_interval=log_interval)
 
     @property
     def records_synced(self) -> int:
         """Records synced so far by this stream's sync (read by the progress lines)."""
-        return 0 if self._records is None else self._records.value
+        return 0 if self.current is None else self.current.records_synced
 
     @property
     def bookmark(self) -> str | None:
         """The replication value of the last STATE written (read by the progress lines)."""
-        return self._bookmark.value
+        return None if self.current is None else self.current.bookmark.value
 
     def _schema_guard(self) -> SchemaGuard:
         """This run's watch over new fields and unexpected types."""
@@ -161,9 +160,9 @@ class AnalyticsStream(ResourceStream):
         kept = (self.post_process(raw, context) for raw in page)
         return [record for record in kept if record is not None]
 
-    def _page_lines(self, records: list[dict[str, t.Any]]) -> bytes:
+    def _page_lines(self, records: list[dict[str, t.Any]], extracted_at: datetime) -> bytes:
         """Encode records' RECORD messages as the SDK writes them, verbatim, in one call."""
-        name, extracted_at, version = self.name, self._extracted_at, self._stream_version
+        name, version = self.name, self._stream_version
         messages: list[dict[str, t.Any]] = [
             {"type": "RECORD", "stream": name, "record": r, "time_extracted": extracted_at}
             for r in records
@@ -175,18 +174,19 @@ class AnalyticsStream(ResourceStream):
 
     def _write(
         self,
-        records: list[dict[str, t.Any]],
-        keyed: tuple[list[t.Any], list[datetime]] | None,
+        sync: StreamSync,
+        read: Read,
+        part: CheckedPage,
         guard: SchemaGuard,
         lines: list[bytes] | None,
     ) -> list[dict[str, t.Any]]:
-        """Encode records under the schema contract, moving the bookmark; return them as written."""
-        guard.check_types(records[0])  # a sample a page: checking every value costs too much
-        if self._verbatim and all(map(guard.names.issuperset, records)):
+        """Encode records under the schema contract, moving the read; return them as written."""
+        records, keyed, key_fields = part.records, part.keyed, self.resource.primary_key
+        if sync.verbatim and all(map(guard.names.issuperset, records)):
             if lines is not None:
-                lines.append(self._page_lines(records))
+                lines.append(self._page_lines(records, part.extracted_at))
             if keyed:
-                self._chunk.advance_to_latest(*keyed)
+                read.position.advance(records, *keyed, key_fields)
             return records
         written = []
         for index, record in enumerate(records):  # one at a time: maps, or new fields
@@ -194,32 +194,47 @@ class AnalyticsStream(ResourceStream):
             if not record.keys() <= guard.names:
                 screened, grew = self._meet_unknown_fields(record, guard, lines)
                 if grew:
-                    self._verbatim = self._writes_records_verbatim()
+                    sync.verbatim = self._writes_records_verbatim()
             if lines is not None:
-                lines.extend(self._encode(screened))
+                lines.extend(self._encode(sync, screened, part.extracted_at))
             if keyed:  # record by record: a refusal further on keeps these written
                 values, instants = keyed
-                self._chunk.advance_to_latest(
-                    values[index : index + 1], instants[index : index + 1]
-                )
+                one = slice(index, index + 1)
+                read.position.advance(records[one], values[one], instants[one], key_fields)
             written.append(screened)
         return written
 
-    def _encode(self, record: dict[str, t.Any]) -> Iterable[bytes]:
+    def _encode(
+        self, sync: StreamSync, record: dict[str, t.Any], extracted_at: datetime
+    ) -> Iterable[bytes]:
         """Encode a record's RECORD message line(s); its fields are all in the schema."""
-        if self._verbatim:
-            return (self._page_lines([record]),)
+        if sync.verbatim:
+            return (self._page_lines([record], extracted_at),)
         writer = self.run.writer
         return [writer.format_message(m) for m in self._generate_record_messages(record)]
 
     def check_state(self) -> str | None:
-        """Pick where this run starts; say what is wrong with the stored bookmark, if anything."""
-        self._bookmark, self._end = Bookmark(), None
-        if self.resource.incremental is None:
-            return None
-        bookmark = self.stream_state.get("replication_key_value")
+        """Say what is wrong with the stored bookmark, if anything."""
         try:
-            self._start_value = starting_value(
+            self._planned_sync()
+        except InvalidStateError as exc:
+            return str(exc)
+        return None
+
+    def _planned_sync(self, clock: WaitClock | None = None) -> StreamSync:
+        """This stream's next sync, from its state and the settings; refuse a bad bookmark."""
+        state = self.stream_state
+        initial = copy.deepcopy(dict(state))
+        if self.resource.incremental is None or self.replication_method == REPLICATION_FULL_TABLE:
+            # A full read (the catalog may choose one): every record the API lists, as the
+            # SDK reads a full-table stream; the bookmark then moves to the last one written.
+            clock = clock or WaitClock()
+            return StreamSync(
+                None, None, Bookmark(), initial, [Read(None, None, clock=clock)], clock
+            )
+        bookmark = state.get("replication_key_value")
+        try:
+            start = starting_value(
                 (f"the bookmark of stream '{self.name}'", bookmark),
                 ("start_date", self.config.get("start_date")),
                 (
@@ -228,22 +243,114 @@ class AnalyticsStream(ResourceStream):
                 ),
             )
         except BadBookmarkError as exc:
-            return f"{exc}; fix or remove it in the state to resume"
-        self._bookmark = Bookmark(bookmark if isinstance(bookmark, str) else None)
+            msg = f"{exc}; fix or remove it in the state to resume"
+            raise InvalidStateError(msg) from None
         ends = (self.config.get("end_date"), self.resource.incremental.end_value)
         # Both were validated with the settings; the earlier one closes the window.
-        self._end = min((parse_instant(end, what="end") for end in ends if end), default=None)
-        return None
+        end = min((parse_instant(end, what="end") for end in ends if end), default=None)
+        stored = Bookmark(bookmark if isinstance(bookmark, str) else None)
+        sync = StreamSync(start, end, stored, initial, reads=[], clock=clock or WaitClock())
+        if (entries := state.get(SLICES)) is not None:  # a sliced run was cut short: resume it
+            sync.reads, sync.sliced = self._resumed_reads(entries, start, end), True
+            return sync
+        read = Read(start, end, clock=sync.clock)
+        if keys := self._keys_at(stored, start):  # delivered there: skipped, and kept
+            read.skip, read.position = frozenset(map(hashable, keys)), Position(start, keys)
+        sync.reads.append(read)
+        # Slices end this long before the run began, and a catch-up reads from there after
+        # them: an API whose clock is behind ours by up to this stamps changes made during the
+        # run later than the cut.
+        cut = datetime.now(UTC) - CLOCK_TOLERANCE
+        if self._may_slice() and (read.start is None or read.start < cut):
+            sync.sliced = True
+            if end is None or end > cut:  # what changes during the run lands past `cut`
+                read.until = cut
+                sync.reads.append(Read(spelled(cut), end, catch_up=True))
+        return sync
 
-    def _checkpoint(self, lines: list[bytes] | None, *, final: bool = False) -> None:
+    def _may_slice(self) -> bool:
+        """Tell whether this stream's sync may read slices side by side."""
+        return (
+            self.run.slots.cap > 1
+            and self.ABORT_AT_RECORD_COUNT is None
+            and self.resource.page_size is not None
+            and self.start_param is not None
+            and self._fetches_its_own_pages()
+        )
+
+    def _resumed_reads(
+        self, entries: object, start: str | None, end: datetime | None
+    ) -> list[Read]:
+        """The ranges a sliced run left unread, within this run's start and end."""
+        if not isinstance(entries, list) or not all(map(valid_slice, entries)):
+            msg = (
+                f"the {SLICES} of stream '{self.name}' in the state are not a list of "
+                '{"since": <RFC 3339 or null>, "until": <RFC 3339 or null>} objects; remove '
+                f"'{SLICES}' to resume from the stream's replication_key_value"
+            )
+            raise InvalidStateError(msg)
+        floor = Bookmark(start).instant
+        reads = []
+        for entry in entries:
+            since, keys = entry.get("since"), entry.get("keys") or []
+            read = Read(since, Bookmark(entry.get("until")).instant, clock=WaitClock())
+            if floor is not None and (read.start is None or read.start < floor):
+                read = Read(start, read.until)  # start_date or initial_value is later
+                keys = []
+            if end is not None and (read.until is None or read.until > end):
+                read.until = end
+            if read.until is not None and read.start is not None and read.start >= read.until:
+                continue
+            if keys:
+                read.skip, read.position = frozenset(map(hashable, keys)), Position(since, keys)
+            read.catch_up = entry.get("catch_up") is True
+            reads.append(read)
+        if reads:
+            reads[0].clock = self.current.clock if self.current else reads[0].clock
+        return reads
+
+    def _keys_at(self, stored: Bookmark, start: str | None) -> list[t.Any]:
+        """The keys a run before delivered at the bookmark, when this run starts there."""
+        keys = self.stream_state.get(KEYS_AT_BOOKMARK)
+        if keys is None or stored.instant is None or start is None:
+            return []
+        if not isinstance(keys, list):
+            msg = (
+                f"the {KEYS_AT_BOOKMARK} of stream '{self.name}' in the state is a JSON "
+                f"{json_type(keys)}, not a list of primary keys; remove it to resume (the "
+                "records at the bookmark are then sent again)"
+            )
+            raise InvalidStateError(msg)
+        if parse_instant(start, what="start") != stored.instant:
+            return []  # start_date or initial_value is later: nothing to skip
+        return list(keys)
+
+    def begin_sync(self, clock: WaitClock | None = None) -> StreamSync:
+        """Begin a new sync of this stream: its own state object, the session set up."""
+        session = self.requests_session
+        # Resolve proxies once: requests would otherwise look them up on every request.
+        session.proxies = requests.utils.get_environ_proxies(self.url_base)
+        session.trust_env = False
+        sync = self.current = self._planned_sync(clock)
+        if self.resource.incremental and self.replication_method == REPLICATION_FULL_TABLE:
+            self.logger.info(
+                "Stream '%s' is FULL_TABLE in the catalog: every record is read, whatever the "
+                "bookmark (%s), start_date and end_date say",
+                self.name,
+                self.stream_state.get("replication_key_value", "none"),
+            )
+        if self.replication_key:
+            write_starting_replication_value(self.stream_state, sync.start)
+        sync.verbatim = self._writes_records_verbatim()
+        return sync
+
+    def _checkpoint(self, sync: StreamSync, lines: list[bytes] | None, *, final: bool) -> None:
         """Write lines, then move the bookmark past them and write STATE."""
 
         def advance() -> dict[str, t.Any]:
             state = self.stream_state
-            if self.replication_key and self._chunk.value is not None:
-                self._bookmark.advance(self._chunk.value)
-                state["replication_key"] = self.replication_key
-                state["replication_key_value"] = self._bookmark.value
+            if self.replication_key:
+                self._mark_progress(sync, state)
             if final:
                 self._finalize_state(state)  # drops the starting value, as the SDK's loop does
             return dict(self.tap_state)
@@ -252,60 +359,180 @@ class AnalyticsStream(ResourceStream):
         if lines:
             lines.clear()
 
-    def _pages(self, context: Context | None) -> Iterator[list[t.Any]]:
-        """The pages to sync, each with its extraction time set; a --test run's first few."""
-        limit = self.ABORT_AT_RECORD_COUNT  # a clean stop, not the SDK's abort exception
-        for page in self._all_pages(context):
-            if limit is None:
-                yield page
-                continue
-            yield page[:limit]
-            limit -= min(limit, len(page))
-            if not limit:
-                return
+    def _mark_progress(self, sync: StreamSync, state: dict[str, t.Any]) -> None:
+        """Set the stream's bookmark to what its reads have delivered."""
+        if sync.disordered:  # nothing read this run can be trusted to be a bound
+            for name in [name for name in state if name not in sync.initial]:
+                del state[name]
+            state.update(copy.deepcopy(sync.initial))
+            sync.bookmark = Bookmark(state.get("replication_key_value"))
+            return
+        if sync.sliced:
+            self._mark_sliced_progress(sync, state)
+            return
+        (read,) = sync.reads
+        position = read.position
+        if position.value is None:
+            return
+        sync.bookmark.advance(position.value)
+        state.pop(SLICES, None)  # a full read covered any range a sliced run left
+        state["replication_key"] = self.replication_key
+        state["replication_key_value"] = sync.bookmark.value
+        if position.keys is not None and position.instant == sync.bookmark.instant:
+            state[KEYS_AT_BOOKMARK] = list(position.keys)
+        else:
+            state.pop(KEYS_AT_BOOKMARK, None)
 
-    def _all_pages(self, context: Context | None) -> Iterator[list[t.Any]]:
-        """Every page of records, each with its extraction time set."""
-        if type(self).get_records is RESTStream.get_records and (
+    def _mark_sliced_progress(self, sync: StreamSync, state: dict[str, t.Any]) -> None:
+        """Keep the unread ranges in the state, and a bookmark below all of them."""
+        with sync.lock:
+            pending = [read for read in sync.reads if not read.finished]
+            entries = [slice_entry(read) for read in pending]
+            lowest = low_water_mark(pending)
+            latest = max(
+                (read.position for read in sync.reads if read.position.instant is not None),
+                key=lambda position: t.cast("datetime", position.instant),
+                default=None,
+            )
+        state.pop(KEYS_AT_BOOKMARK, None)
+        if pending:
+            state[SLICES] = entries
+            value = lowest
+        else:  # every range read: the bookmark is the latest record delivered, as unsliced
+            state.pop(SLICES, None)
+            if latest is None:  # nothing delivered: the state as it began
+                state.update(
+                    {k: v for k, v in sync.initial.items() if k != SLICES and k in BOOKMARK_KEYS}
+                )
+                return
+            value = latest.value
+            if latest.keys is not None:
+                state[KEYS_AT_BOOKMARK] = list(latest.keys)
+        sync.bookmark = Bookmark(value)
+        if value is None:  # a range from the list's beginning is still unread
+            state.pop("replication_key_value", None)
+            return
+        state["replication_key"] = self.replication_key
+        state["replication_key_value"] = value
+
+    def _pages(
+        self, context: Context | None, sync: StreamSync
+    ) -> Iterator[tuple[Read, Page | None]]:
+        """The pages to sync, by read, then (read, None) as each ends; a --test run's first few."""
+        reads = sync.reads
+        if sync.sliced:
+            side_by_side = [read for read in reads if not read.catch_up]
+            slicer = Slicer(StreamSource(self, context), self.run.slots, sync.lock, reads)
+            yield from slicer.pages(side_by_side)
+            reads = [read for read in reads if read.catch_up]  # once the others are written
+        limit = self.ABORT_AT_RECORD_COUNT  # a clean stop, not the SDK's abort exception
+        for read in reads:
+            for page in self._read_pages(context, read):
+                if limit is None:
+                    yield read, page
+                else:
+                    yield read, Page(page.records[:limit], page.extracted_at)
+                    limit -= min(limit, len(page.records))
+                    if not limit:
+                        return
+                if read.ended:
+                    break
+            yield read, None
+
+    def _fetches_its_own_pages(self) -> bool:
+        """Tell whether pages come from this class's requests, not a subclass's records."""
+        return type(self).get_records is RESTStream.get_records and (
             type(self).request_records is AnalyticsStream.request_records
-        ):
-            yield from self._fetched_pages(context)
+        )
+
+    def _read_pages(self, context: Context | None, read: Read) -> Iterator[Page]:
+        """The pages of one read, each with its extraction time."""
+        if self._fetches_its_own_pages():
+            yield from fetched_pages(self, context, read.clock, read.since)
             return
         records = iter(self.get_records(context))  # a subclass's records, in slices
         while records_page := list(itertools.islice(records, self.resource.page_size or 100)):
-            self._extracted_at = datetime.now(UTC)
-            yield records_page
+            yield Page(records_page, datetime.now(UTC))
 
-    def _begin_sync(self) -> None:
-        """Set up the session and the starting point of this stream's sync."""
-        session = self.requests_session
-        # Resolve proxies once: requests would otherwise look them up on every request.
-        session.proxies = requests.utils.get_environ_proxies(self.url_base)
-        session.trust_env = False
-        if problem := self.check_state():
-            raise InvalidStateError(problem)
-        if self.replication_key:
-            write_starting_replication_value(self.stream_state, self._start_value)
-        self._verbatim = self._writes_records_verbatim()
-        self._chunk = Bookmark()
-
-    def _checked(self, page: list[t.Any], required: tuple[str, ...]) -> CheckedPage:
-        """The records of a page before the first refused one or the window's end."""
-        records, values, refusal = self._accepted(page, required)  # the key is required last
+    def _checked(
+        self,
+        sync: StreamSync,
+        read: Read,
+        page: Page,
+        required: tuple[str, ...],
+        guard: SchemaGuard,
+    ) -> CheckedPage:
+        """The records of a page before the first refused one or the read's end."""
+        records, values, refusal = self._accepted(page.records, required)  # the key goes last
+        typed, type_refusal = guard.first_refused(records)
+        if type_refusal is not None:
+            records, values, refusal = records[:typed], values[:typed], type_refusal
         key = self.replication_key
         if not key:
-            return CheckedPage(records, None, refusal)
+            return CheckedPage(records, None, refusal, page.extracted_at)
         instants, bad = parse_instants(values, what=key)
         if bad is not None:
-            records, values, refusal = records[: len(instants)], values[: len(instants)], bad
-        ended = False
-        if self._end is not None:
-            end = self._end
+            at = len(instants)
+            refusal = BadPageError(
+                f"stream '{self.name}': record {records[at].get('id')!r} refused: {bad}; the tap "
+                "cannot bookmark it: report it to the API provider"
+            )
+            records, values = records[:at], values[:at]
+        floor = read.position.instant or read.start
+        back = step_back(instants, floor)
+        if back is not None:  # the rest of the list cannot be trusted to be in order
+            previous = instants[back - 1] if back else t.cast("datetime", floor)
+            refusal = self._disorder(records[back], values[back], previous)
+            records, values, instants = records[:back], values[:back], instants[:back]
+            sync.disordered = True
+        if read.skip and instants and instants[0] == read.start:
+            fields = self.resource.primary_key
+            seen = 0  # the records at the bookmark's instant come first
+            while seen < len(instants) and instants[seen] == read.start:
+                seen += 1
+            kept = [
+                i
+                for i in range(len(records))
+                if i >= seen or hashable(record_key(records[i], fields)) not in read.skip
+            ]
+            if len(kept) < len(records):
+                records = [records[i] for i in kept]
+                values, instants = [values[i] for i in kept], [instants[i] for i in kept]
+        if read.until is not None:
+            end = read.until
             cut = next((i for i, instant in enumerate(instants) if instant >= end), None)
             if cut is not None:  # sorted by the key: the rest belongs to the next window
                 records, values, instants = records[:cut], values[:cut], instants[:cut]
-                ended, refusal = True, None
-        return CheckedPage(records, (values, instants), refusal, window_ended=ended)
+                read.ended, refusal = True, None
+        self._warn_ahead_of_clock(records, values, instants)
+        return CheckedPage(records, (values, instants), refusal, page.extracted_at)
+
+    def _warn_ahead_of_clock(
+        self, records: list[dict[str, t.Any]], values: list[t.Any], instants: list[datetime]
+    ) -> None:
+        """Name each record to be written whose replication value will not move the bookmark."""
+        for index in range(within_clock(instants), len(instants)):
+            self.logger.warning(
+                "stream '%s': record %r has %s %s, more than %g minutes ahead of this "
+                "machine's clock; written, but the bookmark stays before it (the next run reads "
+                "it again)",
+                self.name,
+                records[index].get("id"),
+                self.replication_key,
+                values[index],
+                CLOCK_TOLERANCE.total_seconds() / 60,
+            )
+
+    def _disorder(
+        self, record: dict[str, t.Any], value: object, previous: datetime
+    ) -> BadPageError:
+        """Say that the API listed a record out of the order of the replication key."""
+        return BadPageError(
+            f"stream '{self.name}': the API listed a record with {self.replication_key} {value} "
+            f"(id {record.get('id')!r}) after one at {previous.isoformat()}, out of the ascending "
+            "order the tap relies on to resume without loss; the stream stops and keeps the "
+            "bookmark it started from: report it to the API provider"
+        )
 
     @override
     def _sync_records(
@@ -318,7 +545,10 @@ class AnalyticsStream(ResourceStream):
         # time: checks, instants and RECORD encoding once a page, bookmarks by instant, STATE
         # every STATE_EVERY records, one locked writer, verbatim when nothing maps records.
         # No partitions: no resource of the API is listed per parent or per partition.
-        self._begin_sync()
+        sync = self.current
+        if sync is None or sync.syncing:  # not begun by the run (stream.sync() called alone)
+            sync = self.begin_sync()
+        sync.syncing = True
         # post_process is the SDK's public per-record hook; skipped when nobody overrides it.
         hooked = type(self).post_process is not RESTStream.post_process
         stop = self.run.stop
@@ -329,31 +559,47 @@ class AnalyticsStream(ResourceStream):
         since_state = 0
         complete = False
         with self.get_record_counter() as counter, self.get_sync_timer():
+            sync.records = counter
             try:
-                for page in self._pages(context):
+                for read, page in self._pages(context, sync):
                     if stop.is_set():
                         raise SyncInterruptedError(0)
+                    if page is None:
+                        with sync.lock:
+                            read.finished = True
+                        continue
                     if hooked:
-                        page = self._post_processed(page, context)  # noqa: PLW2901
-                    checked = self._checked(page, required)
+                        page.records = self._post_processed(page.records, context)
+                    checked = self._checked(sync, read, page, required, guard)
                     while checked.records:  # in parts that end where STATE is due
-                        part, keyed = checked.take(STATE_EVERY - since_state)
-                        part = self._write(part, keyed, guard, lines)
-                        counter.increment(len(part))
-                        since_state += len(part)
+                        part = checked.take(STATE_EVERY - since_state)
+                        written = self._write(sync, read, part, guard, lines)
+                        counter.increment(len(written))
+                        read.records += len(written)
+                        since_state += len(written)
                         if since_state >= STATE_EVERY:
-                            self._checkpoint(lines)
+                            self._checkpoint(sync, lines, final=False)
                             since_state = 0
-                        yield from part
+                        yield from written
                     if checked.refusal is not None:
                         raise checked.refusal
-                    if checked.window_ended:
-                        break
                 complete = self.ABORT_AT_RECORD_COUNT is None  # --test stops short, by plan
             finally:
-                self._checkpoint(lines, final=complete)
+                self._checkpoint(sync, lines, final=complete)
         if complete and self.emit_activate_version_messages and self._stream_version is not None:
             self._write_activate_version_message(self._stream_version)
+
+
+def step_back(instants: list[datetime], floor: datetime | None) -> int | None:
+    """The index of the first instant earlier than the one before it (or than `floor`)."""
+    previous = instants[:-1] if floor is None else [floor, *instants[:-1]]
+    following = instants[1:] if floor is None else instants
+    if all(map(operator.le, previous, following)):
+        return None
+    offset = 0 if floor is not None else 1
+    return next(i for i, (a, b) in enumerate(zip(previous, following, strict=True)) if a > b) + (
+        offset
+    )
 
 
 @dataclass
@@ -363,15 +609,82 @@ class CheckedPage:
     records: list[dict[str, t.Any]]
     keyed: tuple[list[t.Any], list[datetime]] | None  # values and instants, record by record
     refusal: Exception | None  # why the page stops short: the records after it are not synced
-    window_ended: bool = False  # the rest of the page, and the stream, is for a later window
+    extracted_at: datetime
 
-    def take(
-        self, count: int
-    ) -> tuple[list[dict[str, t.Any]], tuple[list[t.Any], list[datetime]] | None]:
+    def take(self, count: int) -> CheckedPage:
         """Remove and return the first `count` records, with their values and instants."""
         part, self.records = self.records[:count], self.records[count:]
         if self.keyed is None:
-            return part, None
+            return CheckedPage(part, None, None, self.extracted_at)
         values, instants = self.keyed
         self.keyed = values[count:], instants[count:]
-        return part, (values[:count], instants[:count])
+        return CheckedPage(part, (values[:count], instants[:count]), None, self.extracted_at)
+
+
+def valid_slice(entry: object) -> bool:
+    """Tell whether a state's slice entry has a usable range."""
+    if not isinstance(entry, dict):
+        return False
+    for name in ("since", "until"):
+        value = entry.get(name)
+        if value is not None:
+            try:
+                parse_instant(value, what=name)
+            except BadBookmarkError:
+                return False
+    return isinstance(entry.get("keys", []), list)
+
+
+def slice_entry(read: Read) -> dict[str, t.Any]:
+    """A range still to read, as the state keeps it: where to resume, the end, the keys there."""
+    entry: dict[str, t.Any] = {
+        "since": read.resume_from,
+        "until": None if read.until is None else spelled(read.until),
+    }
+    if read.position.value is not None and read.position.keys:
+        entry["keys"] = list(read.position.keys)
+    if read.catch_up:
+        entry["catch_up"] = True
+    return entry
+
+
+def low_water_mark(pending: list[Read]) -> str | None:
+    """The earliest value a rerun must read from to pass no unread record; None: the start."""
+    starts = [(read.resume_from, Bookmark(read.resume_from).instant) for read in pending]
+    if not starts or any(instant is None for _, instant in starts):
+        return None
+    return min(starts, key=lambda start: t.cast("datetime", start[1]))[0]
+
+
+class StreamSource:
+    """A stream's pages and probes, as its slices read them."""
+
+    def __init__(self, stream: AnalyticsStream, context: Context | None) -> None:
+        """Read `stream` in `context`."""
+        self.stream = stream
+        self.context = context
+        self.key = t.cast("str", stream.replication_key)
+
+    def read_pages(self, read: Read) -> Iterator[Page]:
+        """The pages of a read, from its `since`, in order."""
+        return self.stream._read_pages(self.context, read)  # noqa: SLF001 - its own reader
+
+    def probe(self, since: str | None) -> tuple[str, datetime] | None:
+        """The value and instant of the first record at or after `since`, if any."""
+        record = first_record(self.stream, since)
+        value = None if record is None else record.get(self.key)
+        instant = self._instant(value)
+        return None if instant is None else (t.cast("str", value), instant)
+
+    def last_instant(self, page: Page) -> datetime | None:
+        """The instant of a page's last record, if it has one that parses."""
+        last = page.records[-1] if page.records else None
+        return self._instant(last.get(self.key) if isinstance(last, dict) else None)
+
+    @staticmethod
+    def _instant(value: object) -> datetime | None:
+        """An instant, or None for a value that is not one (refused when it is written)."""
+        try:
+            return parse_instant(value, what="")
+        except BadBookmarkError:
+            return None

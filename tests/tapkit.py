@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import typing as t
 from dataclasses import dataclass, field
@@ -17,7 +18,6 @@ from pathlib import Path
 from unittest import mock
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from tap_analytics.tap import TapAnalytics
 
@@ -27,7 +27,24 @@ if t.TYPE_CHECKING:
 CLIENT_ID = "sandbox-client"
 CLIENT_SECRET = "sandbox-secret"
 TAP = str(Path(sys.executable).with_name("tap-analytics"))
-PARALLEL_STREAMS_VARIABLE = "TAP_ANALYTICS_TESTS_MAX_PARALLEL_STREAMS"
+# `pytest --max-parallel-streams 1` (and --max-parallel-requests) hand their value to every
+# test's config, subprocesses' included, through an environment variable each.
+PARALLELISM_SETTINGS = ("max_parallel_streams", "max_parallel_requests")
+
+
+def option_variable(setting: str) -> str:
+    """The environment variable that carries a setting's pytest option to the test configs."""
+    return f"TAP_ANALYTICS_TESTS_{setting.upper()}"
+
+
+def settings_from_options() -> dict[str, int]:
+    """The settings pytest's options gave; one the tap does not have (yet) is left out."""
+    known = TapAnalytics.config_jsonschema["properties"]
+    return {
+        setting: int(os.environ[variable])
+        for setting in PARALLELISM_SETTINGS
+        if (variable := option_variable(setting)) in os.environ and setting in known
+    }
 
 
 # A dlt rest_api configuration of one resource, as a user writes it (placeholders for the secrets).
@@ -83,8 +100,8 @@ def config_for(base_url: str, **overrides: t.Any) -> dict[str, t.Any]:
         "base_url": base_url,
         "backoff_factor": 0.01,
         "request_timeout": 5,
-        # `pytest --max-parallel-streams 1` runs every test with sequential streams.
-        "max_parallel_streams": int(os.environ.get(PARALLEL_STREAMS_VARIABLE, "4")),
+        "max_parallel_streams": 4,
+        **settings_from_options(),
     }
     config.update(overrides)
     return config
@@ -99,6 +116,7 @@ class Run:
     returncode: int = 0
     error: BaseException | None = None
     records: dict[str, list[dict[str, t.Any]]] = field(default_factory=dict)
+    stdout: bytes = b""  # the lines as written, for checks of their exact text
 
     def __post_init__(self) -> None:
         """Group records by stream."""
@@ -151,7 +169,7 @@ def run_tap(
     expect_failure: bool = False,
 ) -> Run:
     """Run a sync in this process and collect its messages."""
-    tap = TapAnalytics(config=dict(config), state=state, catalog=catalog, validate_config=True)
+    tap = TapAnalytics(config=config, state=state, catalog=catalog, validate_config=True)
     out = io.BytesIO()
     tap.writer.out = out
     error: BaseException | None = None
@@ -163,7 +181,7 @@ def run_tap(
         error = exc
     else:
         assert not expect_failure, "the sync was expected to fail"
-    return Run(parse_lines(out.getvalue()), error=error)
+    return Run(parse_lines(out.getvalue()), error=error, stdout=out.getvalue())
 
 
 def run_cli(
@@ -189,12 +207,14 @@ def run_cli(
             check=False,
             env={**os.environ, **(env or {})},
         )
-    return Run(parse_lines(result.stdout), result.stderr.decode(), result.returncode)
+    return Run(
+        parse_lines(result.stdout), result.stderr.decode(), result.returncode, stdout=result.stdout
+    )
 
 
 def catalog_selecting(config: dict[str, t.Any], streams: set[str]) -> dict[str, t.Any]:
     """A discovered catalog with only some streams selected."""
-    catalog = TapAnalytics(config=dict(config)).catalog_dict
+    catalog = TapAnalytics(config=config).catalog_dict
     for entry in catalog["streams"]:
         for metadata in entry["metadata"]:
             if metadata["breadcrumb"] == []:
@@ -234,21 +254,46 @@ def api_ids(base_url: str, resource: str) -> list[str]:
     return [record["id"] for page in api_pages(base_url, resource) for record in page["data"]]
 
 
+class FakeClock:
+    """A clock that moves only when told to (or by `step` at each reading): no test waits on it."""
+
+    def __init__(self, step: float = 0.0) -> None:
+        """Start at 1000 s; move by `step` after each reading."""
+        self.time = 1000.0
+        self.step = step
+        self._lock = threading.Lock()  # read and moved by several threads
+
+    def now(self) -> float:
+        """The time, then the clock moves by its step."""
+        with self._lock:
+            now = self.time
+            self.time += self.step
+        return now
+
+    def sleep(self, seconds: float) -> None:
+        """Move the clock instead of waiting."""
+        with self._lock:
+            self.time += seconds
+
+
 @contextlib.contextmanager
-def wiretap(listener: Callable[[requests.Response, float], None]) -> Iterator[None]:
+def wiretap(
+    listener: Callable[[requests.Response, float], None],
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[None]:
     """Show `listener` every HTTP response this process receives, before its caller sees it.
 
-    The listener also gets the time.monotonic() at which the request was sent.
+    The listener also gets the `clock` reading at which the request was sent.
     """
-    send = HTTPAdapter.send
+    send = requests.Session.send
 
     def tapped(
-        adapter: HTTPAdapter, request: requests.PreparedRequest, *args: t.Any, **kwargs: t.Any
+        session: requests.Session, request: requests.PreparedRequest, **kwargs: t.Any
     ) -> requests.Response:
-        sent_at = time.monotonic()
-        response = send(adapter, request, *args, **kwargs)
+        sent_at = clock()
+        response = send(session, request, **kwargs)
         listener(response, sent_at)
         return response
 
-    with mock.patch.object(HTTPAdapter, "send", tapped):
+    with mock.patch.object(requests.Session, "send", tapped):
         yield

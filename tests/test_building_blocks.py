@@ -99,7 +99,7 @@ def test_starting_value_is_the_latest_candidate():
 def paginator_over(bodies: t.Sequence[object]) -> tuple[CursorPaginator, list[PageResponse]]:
     replies = [response(body=body) for body in bodies]
     paginator = CursorPaginator(
-        lambda reply: t.cast("PageResponse", reply).body, "paging.next.after"
+        lambda reply: t.cast("PageResponse", reply).body, "paging.next.after", lambda _: [], ()
     )
     return paginator, replies
 
@@ -116,7 +116,9 @@ def test_each_last_page_shape_finishes(last_page):
 
 def test_empty_page_with_cursor_continues():
     paginator, (reply,) = paginator_over([{"data": [], "paging": {"next": {"after": "x"}}}])
-    assert paginator.continue_if_empty(reply)
+    paginator.advance(reply)
+    assert not paginator.finished
+    assert paginator.current_value == "x"
 
 
 def test_any_repeated_cursor_is_an_error():

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 import typing as t
 from pathlib import Path
 
+import psutil
 import pytest
+import requests
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,32 +84,6 @@ def test_readme_is_short() -> None:
     assert len((ROOT / "README.md").read_text().split()) <= README_WORDS
 
 
-def run_settings_table(*arguments: str) -> subprocess.CompletedProcess[str]:
-    """Run scripts/settings_table.py."""
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "settings_table.py"), *arguments],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
-def test_readme_settings_table_is_generated_from_about() -> None:
-    result = run_settings_table("--check")
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_settings_table_check_notices_a_stale_table(tmp_path: Path) -> None:
-    readme = tmp_path / "README.md"
-    text = (ROOT / "README.md").read_text()
-    header = "|---|---|---|---|\n"
-    readme.write_text(text.replace(header, header + "| `bogus` | string |  | no such setting |\n"))
-    assert readme.read_text() != text
-    assert run_settings_table("--check", str(readme)).returncode == 1
-    assert run_settings_table(str(readme)).returncode == 0
-    assert readme.read_text() == text
-
-
 def schema_type(schema: dict[str, t.Any]) -> tuple[str, bool]:
     """How docs/api.md names a field's type, and whether it can be null."""
     found = schema.get("type", [])
@@ -138,3 +115,36 @@ def test_readme_installs_the_target_jsonl_that_meltano_pins() -> None:
     project = yaml.safe_load((ROOT / "meltano.yml").read_text())
     (loader,) = [p for p in project["plugins"]["loaders"] if p["name"] == "target-jsonl"]
     assert f"pip install {loader['pip_url']}" in (ROOT / "README.md").read_text()
+
+
+FIXED_PORT = re.compile(r"--port[ =](?!0\b)\d+|(?:127\.0\.0\.1|localhost):(?!5432\b)\d+")
+
+
+def test_no_command_or_setting_needs_a_particular_port() -> None:
+    # PostgreSQL's 5432 is a server the machine runs, not a port a command needs free.
+    files = [*PAGES, ROOT / "meltano.yml", ROOT / "Makefile", ROOT / ".ci" / "run"]
+    files += sorted((ROOT / "scripts").iterdir())
+    found = [
+        f"{relative(path)}: {match}"
+        for path in files
+        for match in FIXED_PORT.findall(path.read_text(encoding="utf-8"))
+    ]
+    assert found == []
+
+
+def test_the_quick_start_starts_the_sandbox_while_the_docs_port_is_busy(
+    tmp_path: Path, docs_port_busy: int
+) -> None:
+    start = next(text for tag, text in blocks(ROOT / "README.md") if "sandbox" in text)
+    environment = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    shell = ["bash", "-c", f"set -eo pipefail\n{start}"]
+    done = subprocess.run(shell, cwd=tmp_path, env=environment, capture_output=True, check=False)
+    process = psutil.Process(int((tmp_path / "sandbox.pid").read_text()))
+    try:
+        assert done.returncode == 0, done.stderr
+        url = (tmp_path / "sandbox.url").read_text().strip()
+        assert not url.endswith(f":{docs_port_busy}")
+        assert requests.get(f"{url}/_sandbox/counts", timeout=60).ok
+    finally:
+        process.terminate()
+        process.wait(60)

@@ -113,7 +113,7 @@ def test_the_new_fields_type_is_inferred_from_its_value(sandbox, caplog, value, 
 def test_a_new_field_is_selected_with_its_stream_through_a_catalog(sandbox):
     """Meltano passes a catalog: the field joins it, and a deselected field stays out."""
     config = config_for(sandbox.base_url)
-    catalog = TapAnalytics(config=dict(config)).catalog_dict
+    catalog = TapAnalytics(config=config).catalog_dict
     for entry in catalog["streams"]:
         for metadata in entry["metadata"]:
             if metadata["breadcrumb"] == ["properties", "email"]:
@@ -132,7 +132,7 @@ def test_a_new_field_is_selected_with_its_stream_through_a_catalog(sandbox):
 def test_a_catalog_that_deselects_the_field_by_name_keeps_it_out(sandbox, caplog):
     caplog.set_level(logging.INFO)
     config = config_for(sandbox.base_url)
-    catalog = TapAnalytics(config=dict(config)).catalog_dict
+    catalog = TapAnalytics(config=config).catalog_dict
     for entry in catalog["streams"]:
         entry["metadata"][0]["metadata"]["selected"] = True
         if entry["tap_stream_id"] == "customers":

@@ -18,6 +18,7 @@ STREAMS = ("customers", "sessions", "events", "campaigns")
 
 
 @pytest.mark.slow
+@pytest.mark.full  # 800,000 records: make test-full
 def test_every_record_arrives_under_steady_faults(sandbox_factory):
     sandbox = sandbox_factory(counts=dict.fromkeys(STREAMS, PER_STREAM))
     sandbox.warm()  # generate the data before the clock of any request starts

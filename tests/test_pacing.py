@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import io
 import itertools
-import time
+import threading
+from unittest import mock
 
 import pytest
+from requests.adapters import HTTPAdapter
 
 from tap_analytics.output import LockedWriter
-from tap_analytics.pacing import JUDGED_AFTER, MOSTLY_WAITING, may_start
+from tap_analytics.pacing import JUDGED_AFTER, MOSTLY_WAITING, PacedThreads, may_start
 from tap_analytics.pages import WaitClock
 from tap_analytics.sync import AnalyticsStream
 from tap_analytics.tap import TapAnalytics
-from tapkit import config_for, run_tap
+from tapkit import FakeClock, config_for, run_tap
 
 STREAMS = ("customers", "sessions", "events", "campaigns")
 NOW = 1000.0
@@ -66,18 +68,83 @@ def test_a_stream_is_not_judged_before_it_ran_a_while() -> None:
 
 
 def test_the_clock_counts_waits_not_the_threads_own_work(sandbox) -> None:
-    sandbox.set_latency(50)
+    wall, cpu = FakeClock(), FakeClock()
     tap = TapAnalytics(config=config_for(sandbox.base_url, page_size=20))
     tap.writer.out = io.BytesIO()
     stream = tap.streams["customers"]
     assert isinstance(stream, AnalyticsStream)
-    stream.wait_clock = WaitClock()
-    stream.sync()
-    assert stream.wait_clock.requests >= 2
-    share = stream.wait_clock.share_waiting(time.monotonic())
-    # Each page waited 50 ms for an answer the tap handles in well under a millisecond.
-    assert share is not None
-    assert share > MOSTLY_WAITING
+    clock = WaitClock(now=wall.now, cpu=cpu.now, started=wall.now())
+    stream.begin_sync(clock)  # as the run begins it, with the clock the pacing watches
+    send, parse = HTTPAdapter.send, AnalyticsStream.parse_response
+
+    def answered_after_a_second(adapter: HTTPAdapter, request, *args, **kwargs):
+        if request.path_url.startswith("/v1/"):  # a page takes a second, a quarter on our CPU
+            wall.sleep(1.0)
+            cpu.sleep(0.25)
+        return send(adapter, request, *args, **kwargs)
+
+    def parsed_in_half_a_second(self: AnalyticsStream, response):
+        wall.sleep(0.5)  # the thread's own work between requests
+        cpu.sleep(0.5)
+        return parse(self, response)
+
+    with (
+        mock.patch.object(HTTPAdapter, "send", answered_after_a_second),
+        mock.patch.object(AnalyticsStream, "parse_response", parsed_in_half_a_second),
+    ):
+        stream.sync()
+    pages = clock.requests
+    assert pages == -(-sandbox.counts()["customers"] // 20)
+    assert clock.waited == 0.75 * pages
+    assert clock.share_waiting(wall.now()) == 0.5
+
+
+class FakeStream:
+    """A stream as the pacing sees it: a name and the wait clock the pacing gives it."""
+
+    def __init__(self, name: str) -> None:
+        """A stream called `name`, without a clock until it starts."""
+        self.name = name
+        self.wait_clock = WaitClock()
+
+    def begin_sync(self, clock: WaitClock) -> None:
+        """Take the clock the pacing gives this sync."""
+        self.wait_clock = clock
+
+
+def test_streams_that_mostly_wait_all_run_at_once() -> None:
+    all_running = threading.Barrier(len(STREAMS), timeout=60)  # a bound for a failing run only
+
+    def wait_on_the_api(stream: FakeStream) -> None:
+        with stream.wait_clock.lock:
+            stream.wait_clock.in_flight_since = stream.wait_clock.started
+        all_running.wait()  # passes only once every stream runs
+
+    clock = FakeClock(step=1.0)
+    threads = PacedThreads(len(STREAMS), wait_on_the_api, lambda: None, now=clock.now)
+    assert threads.run([FakeStream(name) for name in STREAMS]) == {}
+
+
+def test_a_stream_that_computes_holds_the_next_one_back() -> None:
+    log: list[str] = []
+    released = threading.Event()
+
+    def compute(stream: FakeStream) -> None:
+        log.append(f"start {stream.name}")
+        with stream.wait_clock.lock:
+            stream.wait_clock.requests = 1  # answered at once: all its time is its own work
+        if stream.name == "first":
+            released.wait()
+        log.append(f"end {stream.name}")
+
+    def tick() -> None:
+        if "start first" in log:
+            released.set()  # the pacing looked again while `first` computed
+
+    clock = FakeClock(step=1.0)
+    threads = PacedThreads(4, compute, tick, now=clock.now)
+    assert threads.run([FakeStream("first"), FakeStream("second")]) == {}
+    assert log == ["start first", "end first", "start second", "end second"]
 
 
 def first_and_last(log: list[dict], stream: str) -> tuple[int, int]:
@@ -86,19 +153,7 @@ def first_and_last(log: list[dict], stream: str) -> tuple[int, int]:
     return positions[0], positions[-1]
 
 
-def test_streams_that_wait_on_the_api_run_side_by_side(sandbox_factory) -> None:
-    sandbox = sandbox_factory(counts=dict.fromkeys(STREAMS, 300))  # 15 pages of 20 each
-    sandbox.set_latency(30)
-    run = run_tap(config_for(sandbox.base_url, page_size=20, max_parallel_streams=4))
-    for stream in STREAMS:
-        assert run.ids(stream) == [r["id"] for r in sandbox.records(stream)]
-    spans = {stream: first_and_last(sandbox.request_log(), stream) for stream in STREAMS}
-    # Every stream began before any other had ended: all four ran at once.
-    assert max(first for first, _ in spans.values()) < min(last for _, last in spans.values())
-
-
 def test_max_parallel_streams_1_runs_them_one_after_another(sandbox) -> None:
-    sandbox.set_latency(30)
     run = run_tap(config_for(sandbox.base_url, page_size=20, max_parallel_streams=1))
     for stream in STREAMS:
         assert run.ids(stream) == [r["id"] for r in sandbox.records(stream)]
@@ -111,8 +166,10 @@ def test_a_closed_writer_writes_nothing_more() -> None:
     out = io.BytesIO()
     writer = LockedWriter(out)
     writer.checkpoint([b'{"type":"RECORD"}\n'], lambda: {"bookmarks": {}})
-    writer.close()
+    assert writer.close(lambda: out.write(b'{"type":"STATE","value":{}}\n'), timeout=60)
     written = out.getvalue()
     writer.checkpoint([b'{"type":"RECORD"}\n'], lambda: {"bookmarks": {}})
     assert out.getvalue() == written
-    assert written.endswith(b'{"type":"STATE","value":{"bookmarks":{}}}\n')
+    assert written.endswith(
+        b'{"type":"STATE","value":{"bookmarks":{}}}\n{"type":"STATE","value":{}}\n'
+    )

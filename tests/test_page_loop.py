@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 import io
 import typing as t
+from datetime import UTC, datetime
 
 import pytest
 
+from tap_analytics import pages as pages_module
 from tap_analytics.errors import BadPageError
 from tap_analytics.state import BadBookmarkError
 from tap_analytics.sync import STATE_EVERY, AnalyticsStream
@@ -20,6 +22,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from tap_analytics.sandbox.server import SandboxServer
+    from tap_analytics.sync_state import Read
 
 Page = list[t.Any]
 
@@ -29,10 +32,13 @@ def sync_pages(
 ) -> tuple[list[dict[str, t.Any]], BaseException | None]:
     """Sync 'customers' from the given pages; return its messages and how the sync ended."""
 
-    def given_pages(self: AnalyticsStream, context: Context | None) -> Iterator[Page]:
-        yield from copy.deepcopy(pages)
+    def given_pages(
+        self: AnalyticsStream, context: Context | None, read: Read
+    ) -> Iterator[pages_module.Page]:
+        for page in copy.deepcopy(pages):
+            yield pages_module.Page(page, datetime.now(UTC))
 
-    monkeypatch.setattr(AnalyticsStream, "_pages", given_pages)
+    monkeypatch.setattr(AnalyticsStream, "_read_pages", given_pages)
     tap = TapAnalytics(config=config_for(sandbox.base_url, **config))
     out = tap.writer.out = io.BytesIO()
     failure = None
@@ -103,9 +109,9 @@ def test_the_bookmark_is_the_latest_instant_not_the_latest_string(
     sandbox: SandboxServer, records: list[dict[str, t.Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     page = records[:3]
-    page[0]["updated_at"] = "2024-05-01T12:00:00Z"
-    page[1]["updated_at"] = "2024-05-01T13:30:00+02:00"  # 11:30Z: sorts after as text
-    page[2]["updated_at"] = "2024-05-01t11:00:00z"  # lower case: still RFC 3339
+    page[0]["updated_at"] = "2024-05-01t11:00:00z"  # lower case: still RFC 3339, last as text
+    page[1]["updated_at"] = "2024-05-01T13:30:00+02:00"  # 11:30Z: after 12:00Z as text
+    page[2]["updated_at"] = "2024-05-01T12:00:00Z"
     messages, failure = sync_pages(sandbox, [page], monkeypatch)
     assert failure is None
     assert ids(messages) == [r["id"] for r in page]

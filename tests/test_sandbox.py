@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
+pytestmark = pytest.mark.sandbox
 CLIENT = ("sandbox-client", "sandbox-secret")
 TOKEN_PATH = "/oauth/v1/token"
 RESOURCES = ("customers", "sessions", "events", "campaigns", "resource")
@@ -531,6 +532,77 @@ def test_update_of_unknown_ids_gets_400(api):
     assert response.status_code == 400
 
 
+# --- additions ------------------------------------------------------------------------------
+
+
+def add(server: SandboxServer, body: object) -> requests.Response:
+    """POST /_sandbox/add."""
+    return post(server.base_url + "/_sandbox/add", json=body, timeout=10)
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+def test_added_records_are_new_ids_after_every_other_record(resource):
+    with SandboxServer(counts={resource: 40}, seed=3) as server:
+        client = Client(server)
+        before = client.all_records(resource)
+        newest = max(instant(r["updated_at"]) for r in before)
+        response = add(server, {"resource": resource, "count": 3})
+        assert response.status_code == 200, response.text
+        added = response.json()["added"]
+        prefix = before[0]["id"].split("_")[0]
+        assert [r["id"] for r in added] == [f"{prefix}_{n:06d}" for n in (41, 42, 43)]
+        for record in added:
+            assert list(record) == FIELDS[resource]
+            assert instant(record["updated_at"]) > newest
+            for key, value in record.items():
+                if key.endswith("_at") and value is not None:
+                    assert instant(value) <= instant(record["updated_at"])
+        assert client.all_records(resource) == [*before, *added] == server.records(resource)
+        assert server.counts()[resource] == 43
+        assert requests.get(server.base_url + "/_sandbox/counts", timeout=10).json()[resource] == 43
+        since = {"updated_since": added[0]["updated_at"]}
+        assert client.all_records(resource, **since) == added, "an incremental read gets them"
+
+
+def test_additions_are_the_same_for_the_same_seed_and_differ_from_each_other():
+    made = []
+    for _ in range(2):
+        with SandboxServer(counts={"campaigns": 10}, seed=4) as server:
+            made.append(server.add_records("campaigns", 2) + server.add_records("campaigns", 1))
+    assert made[0] == made[1]
+    assert len({json.dumps({**r, "id": None, "updated_at": None}) for r in made[0]}) == 3
+
+
+def test_an_added_record_carries_the_field_overrides():
+    with SandboxServer(counts={"customers": 5}) as server:
+        server.configure(field_overrides=[{"resource": "customers", "name": "tier", "value": 1}])
+        (record,) = add(server, {"resource": "customers", "count": 1}).json()["added"]
+        assert record["tier"] == 1
+        assert Client(server).all_records("customers")[-1] == record
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"resource": "nope", "count": 1},
+        {"count": 1},
+        {"resource": "customers"},
+        {"resource": "customers", "count": 0},
+        {"resource": "customers", "count": -2},
+        {"resource": "customers", "count": "3"},
+        {"resource": "customers", "count": True},
+        {"resource": "customers", "count": 100_001},
+        [1],
+    ],
+)
+def test_a_bad_addition_gets_400_and_adds_nothing(api, body):
+    counts = api.counts()
+    response = add(api, body)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_parameter"
+    assert api.counts() == counts
+
+
 # --- faults ---------------------------------------------------------------------------------
 
 
@@ -963,12 +1035,41 @@ def test_field_override_changes_the_type_of_a_known_field_from_a_moment_on(sandb
     assert Client(server).all_records("sessions") == server.records("sessions")
 
 
+def test_field_override_by_ids_serves_raw_text_and_a_lying_updated_at(sandbox):
+    plain = Client(sandbox).all_records("customers")
+    exact, late = plain[3]["id"], plain[-1]["id"]
+    overrides = [
+        {"resource": "customers", "name": "lifetime_value", "value": "1.10", "ids": [exact],
+         "raw": True},
+        {"resource": "customers", "name": "updated_at", "value": "9999-12-31T23:59:59Z",
+         "ids": [late]},
+    ]  # fmt: skip
+    described = config(sandbox, field_overrides=overrides)["field_overrides"]
+    assert [d.get("ids") for d in described] == [[exact], [late]]
+    page = Client(sandbox).get("/v1/customers", limit=100).content
+    assert b'"lifetime_value":1.10,' in page  # the text as given, not 1.1
+    served = Client(sandbox).all_records("customers")
+    changed = {r["id"]: r for r in served if r != plain[served.index(r)]}
+    assert set(changed) == {exact, late}
+    assert changed[late]["updated_at"] == "9999-12-31T23:59:59Z"
+    assert [r["id"] for r in served] == [r["id"] for r in plain]  # stored instants order pages
+    since = plain[-2]["updated_at"]  # the filter reads the stored instant, not year 9999
+    kept = [r["id"] for r in plain if instant(r["updated_at"]) >= instant(since)]
+    assert [r["id"] for r in Client(sandbox).all_records("customers", updated_since=since)] == kept
+    assert kept[-1] == late
+
+
 @pytest.mark.parametrize(
     "override",
     [{"resource": "users", "name": "x", "value": 1}, {"resource": "customers", "name": "x"},
      {"resource": "customers", "name": "id", "value": 1},
      {"resource": "customers", "name": "x", "value": 1, "since": "yesterday"},
-     {"resource": "customers", "name": "x", "value": 1, "extra": 1}, "customers.x=1"],
+     {"resource": "customers", "name": "x", "value": 1, "extra": 1}, "customers.x=1",
+     {"resource": "customers", "name": "updated_at", "value": "2024-01-01T00:00:00Z"},
+     {"resource": "customers", "name": "id", "value": "x", "ids": ["cus_000001"]},
+     {"resource": "customers", "name": "x", "value": "{not json", "raw": True},
+     {"resource": "customers", "name": "x", "value": 1, "raw": True},
+     {"resource": "customers", "name": "x", "value": 1, "ids": "cus_000001"}],
 )  # fmt: skip
 def test_invalid_field_overrides_get_400_and_change_nothing(sandbox, override):
     response = post(sandbox.base_url + "/_sandbox/config", json={"field_overrides": [override]})
@@ -1026,6 +1127,20 @@ def test_data_dir_keeps_updates_across_restarts(tmp_path):
     assert after_second["customers"][-3:] == updated_again
     with SandboxServer(counts=counts, seed=5, data_dir=tmp_path) as third:
         assert served_records(third) == after_second
+
+
+def test_data_dir_keeps_added_records_across_restarts(tmp_path):
+    with SandboxServer(counts={"customers": 20, "events": 10}, data_dir=tmp_path) as first:
+        add(first, {"resource": "customers", "count": 2})
+        update(first, {"resource": "customers", "count": 1})
+        add(first, {"resource": "events", "count": 1})
+        kept = served_records(first)
+    assert len(kept["customers"]) == 22
+    with SandboxServer(counts={"customers": 20, "events": 10}, data_dir=tmp_path) as second:
+        assert served_records(second) == kept
+        assert second.counts()["customers"] == 22
+        (record,) = add(second, {"resource": "customers", "count": 1}).json()["added"]
+        assert record["id"] == "cus_000023"
 
 
 def test_data_dir_of_other_data_is_refused(tmp_path):

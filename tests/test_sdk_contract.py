@@ -1,6 +1,8 @@
 """What the tap borrows from singer-sdk (private or final members), pinned so an upgrade fails here.
 
-Each failure names the SDK version, the member that moved and the tap code that relies on it.
+PINS lists every such member; a scan of tap_analytics/'s source (sdkscan.py) fails a test by
+name when the code uses one that PINS lacks. Each failure names the SDK version, the member
+that moved and the tap code that relies on it.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import subprocess
 import sys
 import textwrap
 import typing as t
+from dataclasses import dataclass
 from importlib.metadata import version
 
 import pytest
 import requests
-from singer_sdk import RESTStream, Stream, Tap
+from singer_sdk import RESTStream, Stream, Tap, metrics, plugin_base
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers import _catalog as sdk_catalog
 from singer_sdk.helpers import _state as sdk_state
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.pagination import BaseAPIPaginator
@@ -29,10 +33,13 @@ from singer_sdk.plugin_base import PluginBase
 from singer_sdk.singerlib import RecordMessage
 from singer_sdk.singerlib.encoding.base import GenericSingerWriter
 
+import sdkscan
 import tap_analytics
 from tap_analytics.output import LockedWriter
+from tap_analytics.progress import RecordCounter
 from tap_analytics.sync import AnalyticsStream
-from tap_analytics.tap import TapAnalytics, package_version
+from tap_analytics.tap import TapAnalytics
+from tap_analytics.version import package_version
 from tapkit import config_for, parse_lines
 
 if t.TYPE_CHECKING:
@@ -45,67 +52,117 @@ SDK = f"singer-sdk {version('singer-sdk')}"
 OFFLINE = "http://127.0.0.1:9"  # never requested: these taps only build streams with schemas
 
 
-def call(*args: object, **kwargs: object) -> tuple[tuple[object, ...], dict[str, object]]:
+Call = tuple[tuple[object, ...], dict[str, object]]
+
+
+def call(*args: object, **kwargs: object) -> Call:
     """The arguments of one call, as the tap passes them."""
     return args, kwargs
 
 
-# Every private (or easily missed) SDK callable the tap calls, with the call it makes.
-CALLS: list[tuple[object, str, tuple[tuple[object, ...], dict[str, object]], str]] = [
-    (PluginBase, "_validate_config", call(raise_errors=True), "tap.py _validate_config"),
-    (Tap, "_reset_state_progress_markers", call(), "tap.py sync_all"),
-    (Tap, "_set_compatible_replication_methods", call(), "tap.py sync_all"),
-    (Stream, "log_sync_costs", call(), "tap.py sync_all"),
-    (Stream, "_check_max_record_limit", call(0), "sync.py _sync_records"),
-    (Stream, "_generate_record_messages", call({}), "sync.py _encode"),
-    (Stream, "_write_activate_version_message", call(1), "sync.py _sync_records"),
-    (Stream, "_finalize_state", call({}), "sync.py _checkpoint"),
-    (Stream, "post_process", call({}, None), "sync.py _post_processed"),
-    (Stream, "get_record_counter", call(), "sync.py _sync_records"),
-    (Stream, "get_sync_timer", call(), "sync.py _sync_records"),
-    (RESTStream, "__init__", call(None, name="", schema={}, path=""), "client.py ResourceStream"),
-    (RESTStream, "_request", call(None, None), "pages.py fetched_pages"),
-    (RESTStream, "_prepare_request", call(context=None, page=None), "pages.py fetched_pages"),
-    (RESTStream, "request_decorator", call(None), "pages.py fetched_pages"),
-    (RESTStream, "get_http_request_counter", call(), "pages.py fetched_pages"),
-    (RESTStream, "update_sync_costs", call(None, None, None), "pages.py fetched_pages"),
-    (sdk_state, "write_starting_replication_value", call({}, None), "sync.py _sync_records"),
+@dataclass(frozen=True)
+class Pin:
+    """An SDK member the tap relies on: who defines it, what relies on it, the call it makes."""
+
+    owner: t.Any  # the SDK class or module that defines it
+    member: str
+    where: str  # the tap code that relies on it
+    call: Call | None = None  # None: read, set or overridden, not called by the tap
+
+    @property
+    def name(self) -> str:
+        """The name the source scan (sdkscan.py) reports a use by."""
+        if inspect.ismodule(self.owner):
+            return f"{self.owner.__name__}.{self.member}"
+        return self.member
+
+    @property
+    def label(self) -> str:
+        """`Owner.member`, as failure messages and test ids say it."""
+        return f"{getattr(self.owner, '__name__', self.owner)}.{self.member}"
+
+    @property
+    def scanned(self) -> bool:
+        """Whether the scan must find it: a private or final member (else public, kept here)."""
+        owner_private = inspect.ismodule(self.owner) and any(
+            map(sdkscan.is_private, self.owner.__name__.split("."))
+        )
+        final = inspect.isclass(self.owner) and sdkscan.is_final(self.owner, self.member)
+        return owner_private or sdkscan.is_private(self.member) or final
+
+
+# Every private or final SDK member tap_analytics/ uses (the scan in sdkscan.py finds each one
+# in the code; test_every_private_or_final_sdk_use_is_pinned compares), and the public members
+# that are easy to miss in a release note. Each is checked to exist, each call against the
+# member's signature; the tests below pin what the tap relies on them to do.
+PINS: list[Pin] = [
+    # Tap and PluginBase
+    Pin(PluginBase, "_validate_config", "tap.py overrides it", call(raise_errors=True)),
+    Pin(PluginBase, "_config", "tap.py sets it to the checked settings (Tap.config views it)"),
+    Pin(Tap, "_handle_termination", "tap.py overrides it", call(15, None)),
+    Pin(Tap, "sync_all", "tap.py overrides it (final in the SDK)", call()),
+    Pin(Tap, "_reset_state_progress_markers", "tap.py sync_all", call()),
+    Pin(plugin_base, "_ConfigInput", "tap.py: the type of the config the tap is given"),
+    Pin(Tap, "name", "tap.py TapAnalytics.name"),
+    Pin(Tap, "package_name", "tap.py TapAnalytics.package_name"),
+    Pin(Tap, "config_jsonschema", "tap.py TapAnalytics.config_jsonschema"),
+    Pin(Tap, "message_writer_class", "tap.py TapAnalytics.message_writer_class (LockedWriter)"),
+    Pin(Tap, "capabilities", "tap.py TapAnalytics.capabilities"),
+    # Stream: the record loop
+    Pin(Stream, "_sync_records", "sync.py overrides it", call(context=None)),
+    Pin(Stream, "_stream_version", "sync.py writes it into verbatim RECORDs"),
+    Pin(Stream, "_generate_record_messages", "sync.py _encode", call({})),
+    Pin(Stream, "_write_activate_version_message", "sync.py _sync_records", call(1)),
+    Pin(Stream, "_finalize_state", "sync.py _checkpoint", call({})),
+    Pin(Stream, "log_sync_costs", "sync_all.py sync_selected", call()),
+    Pin(Stream, "post_process", "sync.py _post_processed", call({}, None)),
+    Pin(Stream, "get_record_counter", "sync.py _sync_records", call()),
+    Pin(Stream, "get_sync_timer", "sync.py _sync_records", call()),
+    Pin(Stream, "ABORT_AT_RECORD_COUNT", "sync.py _sync_records stops each stream there"),
+    Pin(Stream, "tap_state", "sync.py _checkpoint writes it as the STATE value"),
+    Pin(Stream, "stream_state", "sync.py check_state and _checkpoint"),
+    Pin(Stream, "mask", "sync.py _writes_records_verbatim"),
+    Pin(Stream, "stream_maps", "sync.py _writes_records_verbatim"),
+    Pin(Stream, "primary_keys", "client.py ResourceStream.__init__ sets it"),
+    Pin(Stream, "replication_key", "client.py ResourceStream.__init__ sets it"),
+    Pin(sdk_state, "write_starting_replication_value", "sync.py _sync_records", call({}, None)),
+    # Stream: a field the schema lacks (sync.py _widen_schema, then a new SCHEMA)
+    Pin(Stream, "_schema", "sync.py _widen_schema replaces the schema"),
+    Pin(Stream, "_input_schema", "sync.py _widen_schema widens the catalog's schema"),
+    Pin(Stream, "_tap", "sync.py _widen_schema registers the schema with _tap.mapper"),
+    Pin(Stream, "_stream_maps", "sync.py _widen_schema clears it, to be read again"),
+    Pin(Stream, "_generate_schema_messages", "sync.py writes the widened SCHEMA", call()),
+    Pin(sdk_catalog, "get_selected_schema", "sync.py _widen_schema", call("s", {}, None)),
+    Pin(SameRecordTransform, "flattening_enabled", "sync.py _writes_records_verbatim"),
+    Pin(GenericSingerWriter, "format_message", "sync.py _encode"),
+    # RESTStream: the page loop
+    Pin(RESTStream, "__init__", "client.py", call(None, name="", schema={}, path="")),
+    Pin(RESTStream, "_request", "pages.py fetched_pages", call(None, None)),
+    Pin(RESTStream, "_prepare_request", "pages.py", call(context=None, page=None)),
+    Pin(RESTStream, "request_decorator", "pages.py fetched_pages", call(None)),
+    Pin(RESTStream, "get_http_request_counter", "pages.py fetched_pages", call()),
+    Pin(RESTStream, "update_sync_costs", "pages.py fetched_pages", call(None, None, None)),
+    Pin(RESTStream, "requests_session", "sync.py _sync_records sets its proxies"),
+    # Metrics
+    Pin(metrics.Counter, "_pop", "progress.py RecordCounter overrides it", call()),
 ]
 
-# Attributes the tap reads or sets, by the class that must still define them.
-ATTRIBUTES = [
-    (Tap, "name", "tap.py TapAnalytics.name"),
-    (Tap, "package_name", "tap.py TapAnalytics.package_name"),
-    (Tap, "config_jsonschema", "tap.py TapAnalytics.config_jsonschema"),
-    (Tap, "message_writer_class", "tap.py TapAnalytics.message_writer_class (LockedWriter)"),
-    (Tap, "capabilities", "tap.py TapAnalytics.capabilities"),
-    (Stream, "ABORT_AT_RECORD_COUNT", "sync.py _sync_records, through _check_max_record_limit"),
-    (Stream, "tap_state", "sync.py _checkpoint writes it as the STATE value"),
-    (Stream, "stream_state", "sync.py check_state and _checkpoint"),
-    (Stream, "mask", "sync.py _writes_records_verbatim"),
-    (Stream, "stream_maps", "sync.py _writes_records_verbatim"),
-    (Stream, "primary_keys", "client.py ResourceStream.__init__ sets it"),
-    (Stream, "replication_key", "client.py ResourceStream.__init__ sets it"),
-    (RESTStream, "requests_session", "sync.py _sync_records sets its proxies"),
-    (SameRecordTransform, "flattening_enabled", "sync.py _writes_records_verbatim"),
-    (GenericSingerWriter, "format_message", "sync.py _encode"),
-]
 
 # What the SDK's Tap.sync_all uses, and how the tap's parallel sync_all covers each.
 SYNC_ALL_DUTIES = {
     "self._reset_state_progress_markers": "called by tap.py sync_all",
-    "self._set_compatible_replication_methods": "called by tap.py sync_all",
-    "self.state": "written first by tap.py sync_all when not empty",
-    "self._state_writer": "writes the first and the interrupted STATE in tap.py sync_all",
-    "self.streams": "tap.py sync_all syncs the selected ones",
+    "self._set_compatible_replication_methods": "only acts on child streams: none",
+    "self.state": "written first by sync_all.py when not empty",
+    "self._state_writer": "the public state_writer writes the first and the interrupted STATE",
+    "self.streams": "sync_all.py syncs the selected ones",
     "self.logger": "only logs skipped and child streams: none are synced",
-    "stream.selected": "tap.py sync_all syncs only selected streams",
+    "stream.selected": "sync_all.py syncs only selected streams",
     "stream.has_selected_descendents": "no resource has child streams",
     "stream.parent_stream_type": "no resource has child streams",
     "stream.name": "only in log lines",
-    "stream.sync": "tap.py _sync_stream, one stream per worker thread",
+    "stream.sync": "sync_all.py sync_stream, one stream per worker thread",
     "stream.finalize_state_progress_markers": "sync.py _checkpoint(final=True) finalizes",
-    "stream.log_sync_costs": "called by tap.py sync_all for every synced stream",
+    "stream.log_sync_costs": "called by sync_all.py for every synced stream",
 }
 
 # What the SDK's Stream._sync_records uses, and how sync.py's record loop covers each.
@@ -206,44 +263,65 @@ def written(tap: TapAnalytics) -> list[dict[str, t.Any]]:
     return parse_lines(out.getvalue())
 
 
-# Signatures
+# The pin list against the code, then each pin against the SDK
 
 
-@pytest.mark.parametrize(
-    ("owner", "member", "arguments", "where"),
-    CALLS,
-    ids=[f"{getattr(owner, '__name__', owner)}.{member}" for owner, member, _, _ in CALLS],
-)
-def test_the_sdk_still_takes_each_call_the_tap_makes(
-    owner: t.Any, member: str, arguments: tuple[tuple[object, ...], dict[str, object]], where: str
-) -> None:
-    name = f"{owner.__name__}.{member}"
-    function = getattr(owner, member, None)
-    assert callable(function), f"{SDK}: {name} is gone; {where} calls it"
-    args, kwargs = arguments
-    if not inspect.ismodule(owner):
+def test_every_private_or_final_sdk_use_is_pinned() -> None:
+    uses = sdkscan.sdk_uses()
+    pinned = {pin.name for pin in PINS if pin.scanned}
+    unpinned: dict[str, list[str]] = {}
+    for use in uses:
+        if use.name not in pinned:
+            unpinned.setdefault(f"{use.owner}.{use.name}", []).append(use.where)
+    assert not unpinned, (
+        f"tap_analytics/ uses private or final SDK members that nothing pins: {unpinned}. "
+        "For each, add to PINS in tests/test_sdk_contract.py: Pin(<SDK class or module>, "
+        "'<member>', '<file> <function> relies on it', call(<the arguments it passes>) if it "
+        "calls it), and a test there of what the tap relies on it to do (prefer a public hook)"
+    )
+    stale = sorted(pinned - {use.name for use in uses})
+    assert not stale, (
+        f"PINS in tests/test_sdk_contract.py names {stale}, which tap_analytics/ no longer "
+        "uses: remove those Pins and the tests that pin their behaviour"
+    )
+
+
+def test_the_scan_finds_each_kind_of_use() -> None:
+    uses = {use.name: use.owner for use in sdkscan.sdk_uses()}
+    assert uses["_pop"] == "Counter"  # an override of a private method
+    assert uses["sync_all"] == "Tap"  # an override of a final method
+    assert uses["_prepare_request"] == "_HTTPStream"  # called on another object
+    assert uses["_schema"] == "Stream"  # set on self
+    assert "singer_sdk.helpers._catalog.get_selected_schema" in uses  # a private module
+    assert "_finished" not in uses, "pacing.py's own _finished is not the paginator's"
+    assert "_session" not in uses, "auth.py's own _session is not OAuthAuthenticator's"
+
+
+@pytest.mark.parametrize("pin", PINS, ids=[pin.label for pin in PINS])
+def test_the_sdk_still_defines_each_pinned_member(pin: Pin) -> None:
+    owners = [pin.owner] if inspect.ismodule(pin.owner) else list(pin.owner.__mro__)
+    defined = any(
+        pin.member in {*vars(owner), *vars(owner).get("__annotations__", {})}
+        or (inspect.isclass(owner) and pin.member in sdkscan.defined_by_sdk_class(owner))
+        for owner in owners
+    )
+    assert defined, f"{SDK}: {pin.label} is gone; {pin.where}"
+
+
+@pytest.mark.parametrize("pin", [p for p in PINS if p.call], ids=[p.label for p in PINS if p.call])
+def test_the_sdk_still_takes_each_call_the_tap_makes(pin: Pin) -> None:
+    function = getattr(pin.owner, pin.member)
+    assert callable(function), f"{SDK}: {pin.label} is no longer callable; {pin.where}"
+    args, kwargs = t.cast("Call", pin.call)
+    if not inspect.ismodule(pin.owner):
         args = (None, *args)  # self
     try:
         inspect.signature(function).bind(*args, **kwargs)
     except TypeError as exc:
         pytest.fail(
-            f"{SDK}: {name}{inspect.signature(function)} no longer takes the call {where} "
-            f"makes ({exc})"
+            f"{SDK}: {pin.label}{inspect.signature(function)} no longer takes the call "
+            f"{pin.where} makes ({exc})"
         )
-
-
-@pytest.mark.parametrize(
-    ("owner", "attribute", "where"),
-    ATTRIBUTES,
-    ids=[f"{owner.__name__}.{attribute}" for owner, attribute, _ in ATTRIBUTES],
-)
-def test_the_sdk_still_defines_each_attribute_the_tap_uses(
-    owner: type, attribute: str, where: str
-) -> None:
-    declared = [
-        b for b in owner.__mro__ if attribute in {*vars(b), *vars(b).get("__annotations__", {})}
-    ]
-    assert declared, f"{SDK}: {owner.__name__}.{attribute} is gone; {where} relies on it"
 
 
 def test_every_override_overrides_something_the_sdk_defines() -> None:
@@ -375,7 +453,7 @@ def test_the_config_view_shows_what_validation_fills_into_config() -> None:
     tap._config["page_size"] = 7
     assert tap.config["page_size"] == 7, (
         f"{SDK}: Tap.config is no longer a view of Tap._config; tap_analytics/tap.py "
-        "fills defaults into _config"
+        "sets _config to the checked copy of the settings, defaults filled"
     )
 
 
@@ -398,7 +476,6 @@ def test_progress_markers_are_reset_by_the_tap_helper() -> None:
         config=config_for(OFFLINE),
         state={"bookmarks": {"customers": {"progress_markers": {"replication_key": "x"}}}},
     )
-    tap._set_compatible_replication_methods()
     tap._reset_state_progress_markers()
     assert tap.state["bookmarks"]["customers"] == {}, (
         f"{SDK}: Tap._reset_state_progress_markers no longer clears progress markers; "
@@ -409,10 +486,10 @@ def test_progress_markers_are_reset_by_the_tap_helper() -> None:
 def test_the_state_writer_writes_through_the_taps_writer() -> None:
     tap = offline_tap()
     assert isinstance(tap.message_writer, LockedWriter)
-    tap._state_writer.write_state({"bookmarks": {"customers": {}}})
+    tap.state_writer.write_state({"bookmarks": {"customers": {}}})
     assert written(tap) == [{"type": "STATE", "value": {"bookmarks": {"customers": {}}}}], (
-        f"{SDK}: Tap._state_writer no longer writes STATE through the message writer; "
-        "tap_analytics/tap.py sync_all writes the first STATE with it"
+        f"{SDK}: Tap.state_writer no longer writes STATE through the message writer; "
+        "tap_analytics/sync_all.py writes the first and the interrupted STATE with it"
     )
 
 
@@ -552,7 +629,7 @@ def test_mask_and_stream_maps_are_what_the_verbatim_path_checks() -> None:
 @pytest.mark.parametrize(
     ("owner", "name", "receivers", "expected", "replacement"),
     [
-        (Tap, "sync_all", ("self", "stream"), SYNC_ALL_DUTIES, "tap_analytics/tap.py sync_all"),
+        (Tap, "sync_all", ("self", "stream"), SYNC_ALL_DUTIES, "tap_analytics/sync_all.py"),
         (Stream, "_sync_records", ("self",), SYNC_RECORDS_DUTIES, "tap_analytics/sync.py"),
         (
             RESTStream,
@@ -584,3 +661,89 @@ def test_the_versions_logged_are_the_installed_ones() -> None:
     assert TapAnalytics.plugin_version == version("tap-analytics")
     assert TapAnalytics.sdk_version == version("singer-sdk")
     assert package_version("no-such-distribution") == "[could not be detected]"
+
+
+# A field the schema lacks: what sync.py _widen_schema changes in the SDK's stream
+
+
+def test_a_widened_schema_reaches_the_catalog_schema_the_stream_maps_and_schema_messages() -> None:
+    catalog = offline_tap().catalog_dict
+    tap = TapAnalytics(
+        config=config_for(OFFLINE, stream_maps={"customers": {"email": "__NULL__"}}),
+        catalog=catalog,
+    )
+    stream = tap.streams["customers"]
+    assert isinstance(stream, AnalyticsStream)
+    assert stream._input_schema is not None, (
+        f"{SDK}: Stream._input_schema no longer holds the catalog's schema; "
+        "tap_analytics/sync.py _widen_schema widens it"
+    )
+    assert stream._tap is tap
+    before = stream.stream_maps  # read once, so _widen_schema must make the SDK read them again
+    stream._widen_schema({"loyalty_tier": {"type": ["string", "null"]}})
+    assert "loyalty_tier" in stream.schema["properties"], (
+        f"{SDK}: Stream.schema no longer returns Stream._schema; sync.py _widen_schema sets it"
+    )
+    assert "loyalty_tier" in stream.effective_schema["properties"], (
+        f"{SDK}: Stream.effective_schema no longer returns Stream._input_schema; "
+        "sync.py _widen_schema widens it"
+    )
+    assert stream.stream_maps is not before, (
+        f"{SDK}: Stream.stream_maps no longer reads the maps again when _stream_maps is None; "
+        "sync.py _widen_schema clears it after registering the widened schema"
+    )
+    (message,) = stream._generate_schema_messages()
+    assert message.stream == "customers"
+    assert "loyalty_tier" in message.schema["properties"], (
+        f"{SDK}: the SCHEMA from _generate_schema_messages lacks a field registered with "
+        "_tap.mapper.register_raw_stream_schema; sync.py writes it before the first record "
+        "that carries the field"
+    )
+    mapped = stream.stream_maps[0].transform({"id": "c1", "email": "a@b", "loyalty_tier": "gold"})
+    assert mapped == {"id": "c1", "loyalty_tier": "gold"}
+
+
+def test_get_selected_schema_drops_what_the_catalog_deselects() -> None:
+    catalog = offline_tap().catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == ["properties", "email"]:
+                metadata["metadata"]["selected"] = False
+    stream = TapAnalytics(config=config_for(OFFLINE), catalog=catalog).streams["customers"]
+    selected = sdk_catalog.get_selected_schema("customers", stream.schema, stream.mask)
+    assert "email" not in selected["properties"], (
+        f"{SDK}: helpers._catalog.get_selected_schema no longer drops deselected fields; "
+        "sync.py _widen_schema registers its result with the mapper"
+    )
+    assert "email" in stream.schema["properties"], "it works on a copy"
+
+
+# Metrics: the record counter
+
+
+def test_counters_write_each_metric_line_through_pop(monkeypatch: pytest.MonkeyPatch) -> None:
+    logged: list[int] = []
+    monkeypatch.setattr(metrics, "log", lambda _logger, point: logged.append(point.value))
+    with metrics.Counter(metrics.Metric.RECORD_COUNT, {}, log_interval=-1) as sdk_counter:
+        sdk_counter.increment(2)  # due at once: log_interval -1
+        sdk_counter.increment(3)
+    assert logged == [2, 3, 0], (
+        f"{SDK}: Counter.increment (when due) and the end of its context no longer log "
+        f"through _pop, or _pop no longer resets the value ({logged}); "
+        "tap_analytics/progress.py RecordCounter overrides _pop"
+    )
+    assert duties(metrics.Counter._pop, "self") == {
+        "self.logger",
+        "self.metric",
+        "self.value",
+        "self.tags",
+        "self.last_log_time",
+    }, (
+        f"{SDK}: Counter._pop now does something else; tap_analytics/progress.py "
+        "RecordCounter._pop replaces it: do the same there"
+    )
+    logged.clear()
+    with RecordCounter("customers", endpoint=None, log_interval=-1) as counter:
+        counter.increment(2)
+        counter.increment(3)
+    assert (logged, counter.value) == ([2, 3, 0], 5), "each line counts the records since the last"

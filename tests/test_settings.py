@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import typing as t
+from decimal import Decimal
 
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
@@ -49,6 +51,23 @@ def test_defaults_and_token_url():
     assert tap.config["token_url"] == "https://api.test/oauth/v1/token"
 
 
+def test_the_settings_passed_in_are_left_as_they_were():
+    """The run reads a checked copy: nulls, the client block and defaults stay out of the dict."""
+    passed = {
+        **config_for("https://api.test/"),
+        "scope": None,
+        "client": {"auth": {"scope": "read"}},
+        "request_timeout": Decimal("2.5"),
+    }
+    before = copy.deepcopy(passed)
+    tap = TapAnalytics(config=passed, validate_config=True)
+    assert passed == before
+    assert type(passed["request_timeout"]) is Decimal
+    assert tap.config["scope"] == "read"
+    assert tap.config["page_size"] == 100
+    assert tap.config["request_timeout"] == 2.5
+
+
 def test_settings_from_environment(sandbox, monkeypatch):
     monkeypatch.setenv("TAP_ANALYTICS_CLIENT_ID", "sandbox-client")
     monkeypatch.setenv("TAP_ANALYTICS_CLIENT_SECRET", CLIENT_SECRET)
@@ -88,3 +107,15 @@ def test_disagreeing_secrets_are_not_echoed(sandbox):
         TapAnalytics(config=config, validate_config=True)
     assert "other-secret" not in str(caught.value.errors)
     assert CLIENT_SECRET not in str(caught.value.errors)
+
+
+def test_batch_config_is_refused_by_name_before_any_request(sandbox):
+    batch = {"encoding": {"format": "jsonl"}, "storage": {"root": "file:///tmp"}}
+    run = run_cli({**config_for(sandbox.base_url), "batch_config": batch})
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    last = run.stderr.strip().splitlines()[-1]
+    assert "Setting 'batch_config' is refused" in last
+    assert "remove batch_config" in last
+    assert run.messages == []
+    assert sandbox.request_log() == []

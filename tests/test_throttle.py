@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import collections
-import time
-import typing as t
+import functools
 from http import HTTPStatus
+from unittest import mock
 
-from tapkit import config_for, run_tap, wiretap
+import pytest
+import requests
 
-if t.TYPE_CHECKING:
-    import requests
+from tap_analytics.throttle import Throttle
+from tapkit import FakeClock, config_for, run_tap, wiretap
 
 STREAMS = ("customers", "sessions", "events", "campaigns")
 
@@ -26,6 +27,36 @@ def test_parallel_streams_wait_for_the_window_instead_of_drawing_429s(sandbox_fa
     assert statuses[200] >= 60, "enough requests to cross several windows"
 
 
+def answer(status: int, **headers: str) -> requests.Response:
+    """A response with a status and headers."""
+    response = requests.Response()
+    response.status_code = status
+    response.headers.update(headers)
+    return response
+
+
+def test_a_retry_after_holds_requests_back_that_long() -> None:
+    clock = FakeClock()
+    throttle = Throttle(concurrency=4, now=clock.now, sleep=clock.sleep)
+    throttle.wait()
+    assert clock.time == 1000.0, "no wait before any answer"
+    throttle.observe(answer(HTTPStatus.TOO_MANY_REQUESTS, **{"Retry-After": "3"}))
+    throttle.wait()
+    assert clock.time == 1003.0
+    throttle.wait()
+    assert clock.time == 1003.0, "the pause is over"
+
+
+@pytest.mark.parametrize(("remaining", "pause"), [("3", 2.0), ("4", 0.0)])
+def test_a_window_near_its_limit_holds_requests_back_until_it_resets(remaining, pause) -> None:
+    clock = FakeClock()
+    throttle = Throttle(concurrency=4, now=clock.now, sleep=clock.sleep)
+    headers = {"X-RateLimit-Remaining": remaining, "X-RateLimit-Reset": "2"}
+    throttle.observe(answer(HTTPStatus.OK, **headers))
+    throttle.wait()
+    assert clock.time == 1000.0 + pause  # fewer left than may be in flight: wait for the reset
+
+
 def test_a_429_pauses_every_stream(sandbox):
     retry_after = 1
     sandbox.add_fault(
@@ -37,19 +68,23 @@ def test_a_429_pauses_every_stream(sandbox):
             "skip": 2,
         }
     )
-    sent: list[tuple[float, str]] = []
-    refused_at: list[float] = []
+    # The throttle's clock moves only while it holds a stream back; all else takes no time.
+    clock = FakeClock()
+    sent: list[tuple[float, str]] = []  # in the order the responses came
+    refused_after: list[int] = []  # how many responses came before the 429
 
     def note(response: requests.Response, sent_at: float) -> None:
         if response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
-            refused_at.append(time.monotonic())
+            refused_after.append(len(sent))
         sent.append((sent_at, response.request.path_url.partition("?")[0]))
 
-    with wiretap(note):
+    throttle = functools.partial(Throttle, now=clock.now, sleep=clock.sleep)
+    with mock.patch("tap_analytics.tap.Throttle", throttle), wiretap(note, clock.now):
         run = run_tap(config_for(sandbox.base_url, page_size=10, backoff_factor=0))
     assert len(run.records["customers"]) == sandbox.counts()["customers"]
-    (refused,) = refused_at
-    during = [path for at, path in sent if refused < at < refused + retry_after]
+    (refused,) = refused_after
+    refused_at = sent[refused][0]
+    during = [path for at, path in sent[refused + 1 :] if at < refused_at + retry_after]
     # Each other stream may send the one request it was about to send as the 429 arrived;
     # without the pause each would send dozens of pages in that second.
     assert len(during) == len(set(during)) <= len(STREAMS) - 1, during

@@ -91,7 +91,7 @@ def test_a_finished_window_rerun_with_its_state_reads_no_further(sandbox):
     sandbox.update_records("customers", count=5)  # moved past the end: the next window's
     second = run_tap(config, state=first.last_state)
     bookmark = first.bookmark("customers")
-    assert {r["updated_at"] for r in second.records["customers"]} == {bookmark}
+    assert "customers" not in second.records  # those at the bookmark were delivered
     assert second.bookmark("customers") == bookmark
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tap_analytics.sandbox import background
 from tap_analytics.sandbox.generate import RESOURCES
 from tap_analytics.sandbox.server import SandboxServer
 
@@ -20,9 +22,10 @@ if TYPE_CHECKING:
 CONTROL_HELP = """\
 control endpoints (JSON bodies; the base URL is printed at start):
   GET    /_sandbox/counts            records per resource
-  GET    /_sandbox/records/RESOURCE  every record as served, in API order
+  GET    /_sandbox/records/RESOURCE  {"data": [every record as served, in API order]}
   POST   /_sandbox/update            {"resource": R, "count": N} or {"resource": R, "ids": [..]}:
                                      give records a new updated_at (the latest) and a new value
+  POST   /_sandbox/add               {"resource": R, "count": N}: N new records, newest updated_at
   POST   /_sandbox/revoke            revoke every access token issued so far
   GET    /_sandbox/requests          the log of token and data requests
   DELETE /_sandbox/requests          clear that log
@@ -32,17 +35,17 @@ control endpoints (JSON bodies; the base URL is printed at start):
   GET    /_sandbox/faults            the fault rules with their matched/fired counters
   POST   /_sandbox/faults            add a rule {"kind": K, ...} or rules {"faults": [...]}
   DELETE /_sandbox/faults            remove every rule
-fault rules fire in the order added; keys: kind, path (default: every /v1/ path),
-  times (1; -1 = always), skip (0 first matches), every (0; N = every Nth match),
-  status (503), retry_after (seconds), delay (2.0), field ("id")
-  on arrival: status, drop (close the connection), slow (wait `delay` s), revoke (revoke the
-    tokens, then answer), html (200 HTML), garbage (200 broken JSON), hang (never answer)
-  on a good answer: empty (no records, same position), no_data, data_not_list,
-    missing_field (remove `field` from the first record), repeat_cursor, truncated
-field_overrides: [{"resource": R, "name": F, "value": V, "since": RFC 3339 (default now)}]
-  serves F = V on records with updated_at >= since; /_sandbox/update moves records past it
-resources: customers, sessions, events, campaigns, and `resource` (customer-shaped records
-  for declared resources)
+fault rules fire in the order added; keys: kind, path (default: every /v1/ path), times (1;
+  -1 = always), skip (0), every (0; N = every Nth match), status (503; raw 200), retry_after,
+  headers ({name: value}), delay (2.0), field ("id"), body, content_type, paging, size
+  on arrival: status, drop, slow (`delay` s), revoke (then answer), html, garbage, hang, trickle
+    (a byte every `delay` s), raw (as given, {token} and {authorization} filled in)
+  on a good answer: empty (no records, same position), no_data, data_not_list, missing_field
+    (no `field` in the first record), repeat_cursor, truncated, unsorted (newest first), paging
+    (served instead; "{after}", "{link}" filled in), rewind (to the page's start), gzip (`size`)
+field_overrides: [{"resource": R, "name": F, "value": V, "since": RFC 3339 (now), "ids": [...],
+  "raw": true}]: F = V from `since` on (update and add put records past it), or on `ids`
+resources: customers, sessions, events, campaigns, resource (customer-shaped, for declared ones)
 """
 
 
@@ -67,16 +70,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the sandbox Analytics API v1 until SIGTERM or SIGINT.",
         epilog=CONTROL_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # --background is taken out of the arguments by its exact name
     )
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     add("--port", type=int, default=0, help="0 (the default) picks a free port")
-    add("--port-file", type=Path, metavar="FILE", help="write the base URL to FILE")
+    add("--port-file", type=Path, metavar="FILE", help="write the base URL to FILE once listening")
+    add("--pid-file", type=Path, metavar="FILE", help="write the process id to FILE")
+    add("--background", action="store_true",
+        help="serve from a process of its own; return once it listens (exit 0), or exit 1 "
+        "with the reason it cannot")  # fmt: skip
+    add("--log", type=Path, metavar="FILE", help="with --background: its output (default: none)")
+    add(background.DETACHED, action="store_true", help=argparse.SUPPRESS)
     add("--records", type=int, metavar="N", help="records of every resource")
     for resource in RESOURCES:
         add(f"--{resource}", type=int, metavar="N", help=f"records of {resource}")
     add("--seed", type=int, default=1, help="same seed, same records")
-    add("--data-dir", type=Path, metavar="DIR", help="keep records and updates across restarts")
+    add("--data-dir", type=Path, metavar="DIR", help="keep updated and added records")
     add("--client-id", default="sandbox-client", metavar="ID", help="(sandbox-client)")
     add("--client-secret", default="sandbox-secret", metavar="SECRET", help="(sandbox-secret)")
     add("--token-ttl", type=int, default=3600, metavar="S", help="expires_in seconds (3600)")
@@ -110,9 +120,14 @@ def write_port_file(path: Path, base_url: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Serve until SIGTERM or SIGINT, then exit 0."""
+    """Serve until SIGTERM or SIGINT, then exit 0; exit 1 with a reason if it cannot listen."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
     arguments = parser.parse_args(argv)
+    if arguments.log is not None and not arguments.background | arguments.detached:
+        parser.error("--log is the output of a --background sandbox: add --background")
+    if arguments.background:
+        return background.start([argument for argument in argv if argument != "--background"])
     stopping = threading.Event()
 
     def request_stop(_signal: int, _frame: FrameType | None) -> None:
@@ -140,12 +155,23 @@ def main(argv: list[str] | None = None) -> int:
     except (TypeError, ValueError) as error:
         parser.error(str(error))
     server.app.warm()  # generate data before announcing, so timings never include it
-    server.start()
     try:
+        server.start()
+    except OSError as error:
+        sys.stderr.write(
+            f"tap-analytics-sandbox: cannot listen on {arguments.host}:{arguments.port} "
+            f"({error.strerror or error}); give another --port, or 0 for a free one\n"
+        )
+        return 1
+    try:
+        if arguments.pid_file is not None:
+            arguments.pid_file.write_text(f"{os.getpid()}\n", encoding="utf-8")
         if arguments.port_file is not None:
             write_port_file(arguments.port_file, server.base_url)
-        sys.stdout.write(f"sandbox listening on {server.base_url}\n")
+        sys.stdout.write(f"{background.ANNOUNCEMENT}{server.base_url}\n")
         sys.stdout.flush()
+        if arguments.detached:
+            background.detach_output(arguments.log)
         while not stopping.wait(0.5):
             pass
     finally:

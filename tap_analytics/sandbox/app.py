@@ -19,13 +19,18 @@ from tap_analytics.sandbox.faults import (
     FaultBook,
     FaultRule,
 )
-from tap_analytics.sandbox.generate import DEFAULT_COUNTS, RESOURCES, generate_resource
+from tap_analytics.sandbox.generate import (
+    DEFAULT_COUNTS,
+    RESOURCES,
+    generate_resource,
+    new_record,
+)
 from tap_analytics.sandbox.instants import MICROS, parse_instant
 from tap_analytics.sandbox.overrides import (
     FieldOverride,
     apply_overrides,
-    override_record,
     parse_override,
+    served_body,
 )
 from tap_analytics.sandbox.ratelimit import DEFAULT_RATE_LIMIT, DEFAULT_RATE_WINDOW, RateWindow
 from tap_analytics.sandbox.responses import (
@@ -48,10 +53,11 @@ from tap_analytics.sandbox.tokens import TokenRegistry
 if TYPE_CHECKING:
     from pathlib import Path
 
-REPLACING_KINDS = frozenset({"status", "drop", "html", "garbage", "hang"})
+REPLACING_KINDS = frozenset({"status", "drop", "html", "garbage", "hang", "raw"})
 CONTROL_PREFIX = "/_sandbox/"
 DATA_PREFIX = "/v1/"
 REQUEST_LOG_LIMIT = 100_000
+MAX_ADDED = 100_000  # records one /_sandbox/add creates at most
 HTML_BODY = (
     b"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1><p>upstream hiccup</p></body></html>"
 )
@@ -107,7 +113,7 @@ class SandboxApp:
         data_dir: Path | str | None = None,
     ) -> None:
         """Configure the sandbox; records are generated on first use."""
-        self.counts = full_counts(counts)
+        self.counts = full_counts(counts)  # as generated; current_counts() has the additions
         self.seed = seed
         self.client = ClientCredentials(client_id, client_secret)
         self.token_ttl = token_ttl
@@ -120,6 +126,7 @@ class SandboxApp:
         self.faults = FaultBook()
         self.stores: dict[str, ResourceStore] = {}
         self.request_log: deque[LogEntry] = deque(maxlen=REQUEST_LOG_LIMIT)
+        self.in_flight = 0  # requests arrived and not answered yet
         self.last_pages = dict.fromkeys(RESOURCES, 0)
 
     def store(self, resource: str) -> ResourceStore:
@@ -151,13 +158,45 @@ class SandboxApp:
         store = self.store(resource)
         chosen = list(ids) if ids is not None else store.ids_spread(count or 0)
         overrides = self.overrides_of(resource)
-        not_before = max((override.since for override in overrides), default=None)
+        not_before = max((o.since for o in overrides if o.ids is None), default=None)
         updated = store.update(chosen, not_before)
         if self.data_dir is not None:
             self.data_dir.record_update(resource, updated)
-        for record in updated:
-            override_record(record, parse_instant(record["updated_at"]), overrides)
-        return updated
+        return [
+            json.loads(served_body(record, parse_instant(record["updated_at"]), overrides))
+            for record in updated
+        ]
+
+    def add_records(self, resource: str, count: object) -> list[dict[str, Any]]:
+        """Create `count` records after every other one (new ids, latest updated_at)."""
+        if resource not in RESOURCES:
+            msg = f"unknown resource {resource!r}"
+            raise KeyError(msg)
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_ADDED:
+            msg = f"count is a whole number from 1 to {MAX_ADDED}, not {count!r}"
+            raise ValueError(msg)
+        store = self.store(resource)
+        overrides = self.overrides_of(resource)
+        not_before = max((o.since for o in overrides if o.ids is None), default=None)
+        added = []
+        for _ in range(count):
+            updated = store.latest_instant(not_before)
+            body = new_record(resource, self.seed, self.counts, len(store) + 1, updated)
+            added.append(json.loads(body))
+            store.move_to_end(added[-1])
+        if self.data_dir is not None:
+            self.data_dir.record_update(resource, added)
+        return [
+            json.loads(served_body(record, parse_instant(record["updated_at"]), overrides))
+            for record in added
+        ]
+
+    def current_counts(self) -> dict[str, int]:
+        """The number of records of each resource now, added ones included."""
+        return {
+            resource: len(self.stores[resource]) if resource in self.stores else count
+            for resource, count in self.counts.items()
+        }
 
     def served_bodies(self, resource: str) -> list[bytes]:
         """Return every record of a resource as served (overrides applied), in API order."""
@@ -165,7 +204,7 @@ class SandboxApp:
             msg = f"unknown resource {resource!r}"
             raise KeyError(msg)
         store = self.store(resource)
-        return apply_overrides(store.bodies, store.updated, self.overrides_of(resource))
+        return apply_overrides(store.bodies, store.updated, store.ids, self.overrides_of(resource))
 
     def records(self, resource: str) -> list[dict[str, Any]]:
         """Return the current records of a resource as served, in API order."""
@@ -237,7 +276,9 @@ class SandboxApp:
             "auth": None,
             "token": bearer_token(request),
             "time": time.time(),
+            "in_flight": self.in_flight + 1,  # this one and those not answered yet
         }
+        self.in_flight += 1
         if request.path == TOKEN_PATH:
             entry["auth"] = auth_method(request)
         elif entry["token"] is not None:
@@ -251,6 +292,7 @@ class SandboxApp:
             later = reply.then
             return Deferred(reply.delay, lambda: self.finish(request, entry, later()))
         entry["status"] = None if reply.action in {"drop", "hang"} else reply.status
+        self.in_flight -= 1
         reply.headers.extend(self.rate.headers())
         if self.echo_credentials:
             return with_credentials_quoted(request, reply)
@@ -263,24 +305,45 @@ class SandboxApp:
         delay = self.latency_ms / 1000 if request.path.startswith(DATA_PREFIX) else 0.0
         rule = self.faults.fire(request.path, ARRIVAL_KINDS)
         if rule is not None and rule.kind in REPLACING_KINDS:
-            return self.replacement(request.path, rule)
+            return self.replacement(request, rule)
         if rule is not None and rule.kind == "revoke":
             self.tokens.revoke_all()
         if rule is not None and rule.kind == "slow":
             delay += rule.delay
+        if rule is not None and rule.kind == "trickle":
+            answer = self.answer(request)
+            answer.action, answer.pace = "trickle", rule.delay
+            return answer
         if delay > 0:
             return Deferred(delay, lambda: self.answer(request))
         return self.answer(request)
 
-    def replacement(self, path: str, rule: FaultRule) -> Response:
+    def replacement(self, request: Request, rule: FaultRule) -> Response:
         """Return what an arrival fault answers instead of the real response."""
+        path = request.path
+        if rule.kind == "raw":
+            return self.raw_response(request, rule)
         if rule.kind in {"drop", "hang"}:
             return Response(0, action=rule.kind)
         if rule.kind == "html":
             return Response(200, HTML_BODY, content_type="text/html; charset=utf-8")
         if rule.kind == "garbage":
             return Response(200, GARBAGE_BODY)
-        return self.failure(path, rule.status, rule.retry_after)
+        failure = self.failure(path, rule.status or 503, rule.retry_after)
+        failure.headers.extend((rule.headers or {}).items())
+        return failure
+
+    def raw_response(self, request: Request, rule: FaultRule) -> Response:
+        """Answer a raw fault: its status, headers, content type and body, placeholders filled."""
+
+        def fill(text: str) -> str:
+            # What a careless or hand-written server puts in its answer.
+            text = text.replace("{authorization}", request.headers.get("authorization", ""))
+            return text.replace("{token}", self.tokens.issue(self.token_ttl))
+
+        body = fill(rule.body or "").encode("latin-1")
+        headers = [(name, fill(value)) for name, value in (rule.headers or {}).items()]
+        return Response(rule.status or 200, body, fill(rule.content_type), headers)
 
     def failure(self, path: str, status: int, retry_after: int | None) -> Response:
         """Return an error in the body format of the endpoint that was asked."""

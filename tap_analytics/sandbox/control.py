@@ -41,6 +41,12 @@ def update_response(app: SandboxApp, request: Request) -> Response:
     return json_response(200, {"updated": updated})
 
 
+def add_response(app: SandboxApp, request: Request) -> Response:
+    """Add records: {"resource": ..., "count": n}."""
+    body = json_body(request)
+    return json_response(200, {"added": app.add_records(body.get("resource"), body.get("count"))})
+
+
 def requests_response(app: SandboxApp, request: Request) -> Response:
     """List or clear the request log."""
     if request.method == "DELETE":
@@ -62,7 +68,7 @@ def revoke_response(app: SandboxApp, _request: Request) -> Response:
 
 def counts_response(app: SandboxApp, _request: Request) -> Response:
     """Return the number of records of each resource."""
-    return json_response(200, app.counts)
+    return json_response(200, app.current_counts())
 
 
 def config_response(app: SandboxApp, request: Request) -> Response:
@@ -76,6 +82,7 @@ ROUTES: dict[tuple[str, str], Callable[[SandboxApp, Request], Response]] = {
     ("POST", "/_sandbox/faults"): faults_response,
     ("DELETE", "/_sandbox/faults"): faults_response,
     ("POST", "/_sandbox/update"): update_response,
+    ("POST", "/_sandbox/add"): add_response,
     ("POST", "/_sandbox/revoke"): revoke_response,
     ("GET", "/_sandbox/requests"): requests_response,
     ("DELETE", "/_sandbox/requests"): requests_response,

@@ -1,4 +1,4 @@
-"""A data directory: the seed and counts the records come from, and a journal of their updates."""
+"""A data directory: the seed and counts the records come from, and a journal of changes."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ class DataDirMismatchError(ValueError):
 
 
 class DataDir:
-    """Records are regenerated from the seed; updates are replayed from the journal."""
+    """Records are regenerated from the seed; updates and additions replayed from the journal."""
 
     def __init__(self, path: Path | str, seed: int, counts: dict[str, int]) -> None:
         """Open (or create) the directory for data generated from `seed` and `counts`."""
@@ -43,7 +43,7 @@ class DataDir:
         self.updates = self.read_journal()
 
     def read_journal(self) -> dict[str, list[Record]]:
-        """Return the updated records by resource, in the order they were updated."""
+        """Return the updated and added records by resource, in the order they changed."""
         updates: dict[str, list[Record]] = {}
         if not self.journal.exists():
             return updates
@@ -57,11 +57,11 @@ class DataDir:
         return updates
 
     def updates_of(self, resource: str) -> list[Record]:
-        """Return the journalled updates of a resource, oldest first."""
+        """Return the journalled updates and additions of a resource, oldest first."""
         return self.updates.get(resource, [])
 
     def record_update(self, resource: str, records: list[Record]) -> None:
-        """Append one update (the records as they are after it) to the journal."""
+        """Append one update or addition (the records as they are after it) to the journal."""
         line = json.dumps({"resource": resource, "records": records}, ensure_ascii=False)
         with self.journal.open("a", encoding="utf-8") as journal:
             journal.write(line + "\n")

@@ -9,14 +9,42 @@ TOKEN_PATH = "/oauth/v1/token"  # noqa: S105
 DATA_PREFIX = "/v1/"
 MIN_STATUS, MAX_STATUS = 100, 599
 # Faults that replace or delay the handling of a request, decided when it arrives.
-ARRIVAL_KINDS = frozenset({"status", "drop", "slow", "revoke", "html", "garbage", "hang"})
+ARRIVAL_KINDS = frozenset(
+    {"status", "drop", "slow", "revoke", "html", "garbage", "hang", "raw", "trickle"}
+)
 # Faults that spoil an otherwise successful answer, decided once it is ready.
 ANSWER_KINDS = frozenset(
-    {"empty", "no_data", "data_not_list", "missing_field", "repeat_cursor", "truncated"}
+    {
+        "empty",
+        "no_data",
+        "data_not_list",
+        "missing_field",
+        "repeat_cursor",
+        "truncated",
+        "paging",
+        "rewind",
+        "gzip",
+        "unsorted",
+    }
 )
 KINDS = ARRIVAL_KINDS | ANSWER_KINDS
 FAULT_KEYS = frozenset(
-    {"kind", "path", "status", "retry_after", "times", "skip", "every", "delay", "field"}
+    {
+        "kind",
+        "path",
+        "status",
+        "retry_after",
+        "times",
+        "skip",
+        "every",
+        "delay",
+        "field",
+        "headers",
+        "body",
+        "content_type",
+        "paging",
+        "size",
+    }
 )
 
 
@@ -30,13 +58,18 @@ class FaultRule:
 
     kind: str
     path: str | None = None
-    status: int = 503
+    status: int | None = None  # for status: 503 if not given; for raw: 200
     retry_after: int | None = None
     times: int = 1
     skip: int = 0
     every: int = 0
     delay: float = 2.0
     field: str = "id"
+    headers: dict[str, str] | None = None  # for status and raw: extra response headers
+    body: str | None = None  # for raw: the body (latin-1, so any byte can be written)
+    content_type: str = "application/json"  # for raw
+    paging: Any = None  # for paging: the `paging` value served instead
+    size: int = 1_048_576  # for gzip: bytes the body inflates to
     matched: int = 0
     fired: int = 0
 
@@ -76,14 +109,20 @@ def parse_fault(spec: dict[str, Any]) -> FaultRule:
         raise InvalidFaultError(msg)
     try:
         rule = FaultRule(**spec)
-        rule.status, rule.times, rule.skip, rule.every = (
-            int(rule.status), int(rule.times), int(rule.skip), int(rule.every)
-        )  # fmt: skip
-        rule.delay = float(rule.delay)
+        rule.times, rule.skip, rule.every = int(rule.times), int(rule.skip), int(rule.every)
+        rule.status = None if rule.status is None else int(rule.status)
+        rule.delay, rule.size = float(rule.delay), int(rule.size)
+        rule.content_type = str(rule.content_type)
+        headers = rule.headers or {}
+        if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+            msg = f"headers is an object of strings, not {rule.headers!r}"
+            raise InvalidFaultError(msg)
+        if rule.body is not None:
+            rule.body.encode("latin-1")  # a UnicodeEncodeError is a ValueError
         rule.retry_after = None if rule.retry_after is None else int(rule.retry_after)
     except (TypeError, ValueError) as error:
         raise InvalidFaultError(str(error)) from error
-    if not MIN_STATUS <= rule.status <= MAX_STATUS:
+    if rule.status is not None and not MIN_STATUS <= rule.status <= MAX_STATUS:
         msg = f"status {rule.status} is not an HTTP status"
         raise InvalidFaultError(msg)
     return rule

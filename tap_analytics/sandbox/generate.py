@@ -169,3 +169,15 @@ def generate_resource(resource: str, seed: int, counts: dict[str, int]) -> Gener
         ids=[item[1] for item in built],
         bodies=[item[2] for item in built],
     )
+
+
+def new_record(
+    resource: str, seed: int, counts: dict[str, int], number: int, updated: int
+) -> bytes:
+    """A record created at `updated` and numbered `number`; the same for the same seed."""
+    dice = Dice(f"{seed}:{resource}:new:{number}")
+    build_prototype, fill = BUILDERS[resource]
+    prototype = build_prototype(dice)
+    origin = updated - (prototype.duration or 0) * MICROS  # a session that just ended
+    record_id = f"{ID_PREFIXES[resource]}_{number:06d}"
+    return fill(Slot(prototype, number, origin, updated), record_id.encode(), dice, counts)

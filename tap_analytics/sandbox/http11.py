@@ -11,6 +11,10 @@ from urllib.parse import parse_qsl, unquote
 from tap_analytics.sandbox.responses import Deferred, Reply, Request, Response, api_error
 
 MAX_HEAD_BYTES = 65_536
+MAX_TARGET_BYTES = 8_192  # as common servers: a longer request line is answered 414
+# A head is read whole up to this size before it is refused, so that the client, done sending,
+# reads the refusal (closing on unread bytes would reset the connection instead).
+MAX_READ_HEAD_BYTES = 4_194_304
 MAX_BODY_BYTES = 10_000_000
 REQUEST_LINE_PARTS = 3
 Handler = Callable[[Request], Reply]
@@ -115,9 +119,14 @@ class HttpProtocol(asyncio.Protocol):
         """Take one complete request off the buffer, or return None if it is incomplete."""
         end = self.buffer.find(b"\r\n\r\n")
         if end < 0:
-            if len(self.buffer) > MAX_HEAD_BYTES:
+            if len(self.buffer) > MAX_READ_HEAD_BYTES:
                 raise BadRequestError(431, "request head too large")
             return None
+        line_end = self.buffer.find(b"\r\n", 0, end + 2)
+        if line_end > MAX_TARGET_BYTES:
+            raise BadRequestError(414, "request target too long")
+        if end > MAX_HEAD_BYTES:
+            raise BadRequestError(431, "request head too large")
         method, target, version, headers = parse_head(self.buffer[:end].decode("latin-1"))
         if "transfer-encoding" in headers:
             raise BadRequestError(411, "send a Content-Length, not a chunked body")
@@ -160,6 +169,23 @@ class HttpProtocol(asyncio.Protocol):
         self.deliver(reply.then(), keep_alive=keep_alive)
         self.process()
 
+    def trickle(self, response: Response, sent: int, *, keep_alive: bool) -> None:
+        """Write the next byte of a body, then the rest one at a time, `pace` seconds apart."""
+        self.timer = None
+        if self.closed:
+            return
+        if sent == len(response.body):
+            self.waiting = False
+            if not keep_alive:
+                self.close()
+            self.process()
+            return
+        self.write(response.body[sent : sent + 1])
+        loop = asyncio.get_running_loop()
+        self.timer = loop.call_later(
+            response.pace, lambda: self.trickle(response, sent + 1, keep_alive=keep_alive)
+        )
+
     def write(self, data: bytes) -> None:
         """Write bytes unless the connection is gone."""
         if self.transport is not None and not self.closed:
@@ -172,6 +198,11 @@ class HttpProtocol(asyncio.Protocol):
             return
         if response.action == "hang":  # later requests on this connection wait behind it
             self.waiting = True
+            return
+        if response.action == "trickle":
+            self.write(encode_head(response, len(response.body), keep_alive=keep_alive))
+            self.waiting = True
+            self.trickle(response, 0, keep_alive=keep_alive)
             return
         body = response.body
         if response.action == "truncate":

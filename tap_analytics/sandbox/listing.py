@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ class Page:
     next_cursor: str | None
     has_data: bool = True
     data_is_list: bool = True
+    paging: object = None  # served instead of the real paging, if given
 
 
 def plan_page(
@@ -87,7 +89,8 @@ def plan_page(
     end = min(query.start + query.limit, len(store))
     records = store.bodies[query.start : end]
     if overrides:
-        records = apply_overrides(records, store.updated[query.start : end], overrides)
+        window = slice(query.start, end)
+        records = apply_overrides(records, store.updated[window], store.ids[window], overrides)
     next_cursor = None
     if end < len(store):
         next_cursor = Cursor(store.resource, store.updated[end - 1], store.ids[end - 1]).encode()
@@ -100,17 +103,29 @@ def plan_page(
             position.resource, position.updated, position.record_id, position.nonce + 1
         )
         return Page([], resumed.encode())
+    if kind == "rewind":  # back to the start of this page, in a new encoding each time
+        position = query.position
+        next_cursor = Cursor(
+            position.resource, position.updated, position.record_id, position.nonce + 1
+        ).encode()
     if kind == "repeat_cursor":
         repeating = Cursor(
             store.resource, query.position.updated, query.position.record_id, 0, repeat=True
         )
         next_cursor = query.after or repeating.encode()
+    elif kind == "unsorted":  # an API that breaks its order: the page's records newest first
+        records = records[::-1]
     elif kind == "missing_field" and rule and records:
         first = json.loads(records[0])
         first.pop(rule.field, None)
         records = [json.dumps(first, separators=(",", ":")).encode(), *records[1:]]
+    paging = rule.paging if rule and kind == "paging" else None
     return Page(
-        records, next_cursor, has_data=kind != "no_data", data_is_list=kind != "data_not_list"
+        records,
+        next_cursor,
+        has_data=kind != "no_data",
+        data_is_list=kind != "data_not_list",
+        paging=paging,
     )
 
 
@@ -119,15 +134,36 @@ def url_encode_base64(text: str) -> str:
     return text.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
 
 
+def next_link(request: Request, limit: int, cursor: str) -> str:
+    """Return the URL of the next page."""
+    link = f"http://{request.headers.get('host', 'localhost')}{request.path}"
+    return link + f"?limit={limit}&after={url_encode_base64(cursor)}"
+
+
+def filled(value: object, placeholders: dict[str, str]) -> object:
+    """Return a JSON value with every string that is a placeholder replaced by its text."""
+    if isinstance(value, str):
+        return placeholders.get(value, value)
+    if isinstance(value, list):
+        return [filled(item, placeholders) for item in value]
+    if isinstance(value, dict):
+        return {key: filled(item, placeholders) for key, item in value.items()}
+    return value
+
+
 def render_page(page: Page, request: Request, limit: int, last_page_shape: int) -> bytes:
     """Join a page's pre-encoded records and paging into the response body."""
     parts = []
     if page.has_data:
         data = b"[" + b",".join(page.records) + b"]" if page.data_is_list else b"{}"
         parts.append(b'"data":' + data)
-    if page.next_cursor is not None:
-        link = f"http://{request.headers.get('host', 'localhost')}{request.path}"
-        link += f"?limit={limit}&after={url_encode_base64(page.next_cursor)}"
+    if page.paging is not None:
+        cursor = page.next_cursor or ""
+        link = next_link(request, limit, cursor)
+        paging = filled(page.paging, {"{after}": cursor, "{link}": link})
+        parts.append(b'"paging":' + json.dumps(paging).encode())
+    elif page.next_cursor is not None:
+        link = next_link(request, limit, page.next_cursor)
         next_page = f'{{"after":"{page.next_cursor}","link":{json.dumps(link)}}}'
         parts.append(b'"paging":{"next":' + next_page.encode() + b"}")
     else:
@@ -150,4 +186,8 @@ def list_response(  # noqa: PLR0913, PLR0917 (each is one input of a page)
     page = plan_page(store, query, rule, overrides)
     body = render_page(page, request, query.limit, last_page_shape)
     action = "truncate" if rule and rule.kind == "truncated" else "send"
-    return Response(200, body, action=action), page.next_cursor is None
+    headers = []
+    if rule and rule.kind == "gzip":  # trailing spaces keep the inflated body valid JSON
+        body = gzip.compress(body.ljust(rule.size), compresslevel=9, mtime=0)
+        headers.append(("Content-Encoding", "gzip"))
+    return Response(200, body, headers=headers, action=action), page.next_cursor is None

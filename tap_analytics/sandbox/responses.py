@@ -46,7 +46,10 @@ class Response:
     body: bytes = b""
     content_type: str = JSON
     headers: list[tuple[str, str]] = field(default_factory=list)
-    action: str = "send"  # "send", "drop" (close without answering), "truncate" or "hang"
+    # "send", "drop" (close without answering), "truncate", "hang" or "trickle" (the body a
+    # byte every `pace` seconds)
+    action: str = "send"
+    pace: float = 0.0
 
 
 @dataclass

@@ -176,6 +176,10 @@ class SandboxServer:
         """Update `count` records spread over the order (or the given ids); return them."""
         return self.call(lambda: self.app.update_records(resource, count, ids))
 
+    def add_records(self, resource: str, count: int) -> list[dict[str, Any]]:
+        """Add `count` new records after every other one; return them."""
+        return self.call(lambda: self.app.add_records(resource, count))
+
     def revoke_tokens(self) -> None:
         """Revoke every token issued so far."""
         self.call(self.app.tokens.revoke_all)
@@ -222,4 +226,4 @@ class SandboxServer:
 
     def counts(self) -> dict[str, int]:
         """Return how many records each resource has."""
-        return dict(self.app.counts)
+        return self.call(self.app.current_counts)

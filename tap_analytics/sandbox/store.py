@@ -1,4 +1,4 @@
-"""The records of one resource in API order, with keyset lookup and updates."""
+"""The records of one resource in API order, with keyset lookup, updates and additions."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from tap_analytics.sandbox.instants import MICROS, format_instant, parse_instant
 from tap_analytics.sandbox.records import encode
+from tap_analytics.sandbox.timeline import YEAR_START
 
 if TYPE_CHECKING:
     from tap_analytics.sandbox.generate import GeneratedResource
@@ -57,19 +58,23 @@ class ResourceStore:
         updated_records = []
         for record_id in dict.fromkeys(record_ids):
             record = json.loads(self.bodies[self.ids.index(record_id)])
-            step = UPDATE_STEPS[(self.update_count + 1) % len(UPDATE_STEPS)]
-            last = self.updated[-1]
-            latest = (last if not_before is None else max(last, not_before)) + step
-            record["updated_at"] = format_instant(latest)
+            record["updated_at"] = format_instant(self.latest_instant(not_before))
             change_visible_field(record, self.update_count + 1)
             self.move_to_end(record)
             updated_records.append(record)
         return updated_records
 
+    def latest_instant(self, not_before: int | None = None) -> int:
+        """An updated_at later than every record's (and than `not_before`), by a varied step."""
+        step = UPDATE_STEPS[(self.update_count + 1) % len(UPDATE_STEPS)]
+        last = self.updated[-1] if self.updated else YEAR_START
+        return (last if not_before is None else max(last, not_before)) + step
+
     def move_to_end(self, record: Record) -> None:
-        """Replace a record by its updated version, which sorts after every other record."""
-        index = self.ids.index(record["id"])
-        del self.updated[index], self.ids[index], self.bodies[index]
+        """Put a new record, or the updated version of one, after every other record."""
+        if record["id"] in self.ids:
+            index = self.ids.index(record["id"])
+            del self.updated[index], self.ids[index], self.bodies[index]
         self.updated.append(parse_instant(record["updated_at"]))
         self.ids.append(record["id"])
         self.bodies.append(encode(record))

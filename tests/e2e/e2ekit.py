@@ -8,6 +8,7 @@ endpoints. It imports nothing from pytest, so the demo can use it too.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import subprocess
 import sys
@@ -138,9 +139,18 @@ class Meltano:
         self.runs.append(str(log))
         command = [str(MELTANO), *args]
         env = {**self.env, **(extra or {})}
-        with subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        ) as child:
+        installing = one_installer() if args[0] == "install" else contextlib.nullcontext()
+        with (
+            installing,
+            subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ) as child,
+        ):
             assert child.stdout is not None  # for mypy: both are pipes
             assert child.stderr is not None
             errors: list[str] = []
@@ -154,6 +164,15 @@ class Meltano:
             msg = f"meltano {' '.join(args)} exited {child.returncode} (log: {log}):\n{tail}"
             raise CommandError(msg)
         return out
+
+
+@contextlib.contextmanager
+def one_installer() -> Iterator[None]:
+    """Install into .meltano/ one at a time: parallel test workers and the demo share it."""
+    (ROOT / ".meltano").mkdir(exist_ok=True)
+    with (ROOT / ".meltano" / "install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 def read_lines(

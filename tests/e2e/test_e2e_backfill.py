@@ -19,7 +19,8 @@ from tap_analytics.sandbox import SandboxServer
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-pytestmark = pytest.mark.e2e
+# Several Meltano jobs and Dagster processes a test (minutes): in `make test-full`.
+pytestmark = [pytest.mark.e2e, pytest.mark.full]
 START, END = "2024-01-01T00:00:00Z", "2024-10-01T00:00:00Z"  # the default plan's bounds
 WINDOW_LINE = re.compile(r"window (\S+) \.\. (\S+): (started|loaded|FAILED)")
 

@@ -66,6 +66,7 @@ def table_rows(postgres: Postgres, schema: str, table: str) -> tuple[int, int]:
     return postgres.query(sql)[0]
 
 
+@pytest.mark.full  # the slowest e2e case (--durations=0): make test-full
 def test_windows_run_as_concurrent_jobs_then_the_schedule_takes_over(
     pipeline: Meltano, e2e_sandbox: SandboxServer, postgres: Postgres, schema: str
 ) -> None:
