@@ -22,7 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness import pipeline
+from harness import backfill, pipeline
 from harness.contenders import ALL
 from harness.docs import render_docs
 from harness.paths import DOCS, REPO, RESULTS, SANDBOX_EXE, WORK
@@ -40,7 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 round (smoke test)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
-    every = (*GROUPS, "pipeline")
+    every = (*GROUPS, "backfill", "pipeline")
     parser.add_argument(
         "--workloads", default=",".join(every), help="comma list of " + "/".join(every)
     )
@@ -125,6 +125,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         )
         runs = run_rounds(workload, args.sandbox, args.work, progress)
         results["workloads"][workload.key] = summarize(workload, runs)
+    if "backfill" in args.groups:
+        print("Backfill: max_parallel_requests 1, 4, 8, 16, then rate-limited", flush=True)
+        results["backfill"] = backfill.measure(
+            args.sandbox, args.work, quick=args.quick, progress=progress
+        )
     if "pipeline" in args.groups:
         print("Pipeline: meltano run tap-analytics target-postgres", flush=True)
         per_stream = 500 if args.quick else PIPELINE_PER_STREAM
@@ -150,6 +155,14 @@ def failures(results: dict[str, Any]) -> list[str]:
         f"{key}/{name}"
         for key, workload in results["workloads"].items()
         for name, found in workload["contenders"].items()
+        if not found["ok"]
+    ]
+    failed += [
+        f"backfill/{name}"
+        for name, found in {
+            **results.get("backfill", {}).get("runs", {}),
+            "rate-limited": results.get("backfill", {}).get("rate_limited", {"ok": True}),
+        }.items()
         if not found["ok"]
     ]
     ran = results.get("pipeline", {})

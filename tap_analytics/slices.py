@@ -7,15 +7,15 @@ import threading
 import typing as t
 from datetime import UTC, datetime
 
-from tap_analytics.pages import WaitClock
+from tap_analytics.pages import Page, WaitClock
 from tap_analytics.sync_state import Read
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from tap_analytics.pages import Page
     from tap_analytics.run import RequestSlots
 
+SPLIT_AFTER_PAGES = 2  # pages of a stream read before it is split
 MAX_PROBES = 24  # probes one split may spend bisecting a range before giving up on it
 WORKER_DONE = None  # what a worker puts last
 Item = tuple[Read, "Page | BaseException | None"] | None
@@ -28,8 +28,6 @@ def spelled(instant: datetime) -> str:
 
 class Source(t.Protocol):
     """What slices need of a stream: its pages from an instant, and probes."""
-
-    page_size: int
 
     def read_pages(self, read: Read) -> Iterator[Page]:
         """The pages of a read, from its `since`, in order."""
@@ -65,17 +63,25 @@ class Slicer:
         self.waiting: list[Read] = []  # resumed ranges no worker has taken yet
         self.splitting: set[int] = set()  # ids of the reads being probed
         self.splittable = True  # false once a split found nothing worth splitting
+        self.probing_starts = threading.Lock()
         self.cancelled = threading.Event()
-        self.items: queue.Queue[Item] = queue.Queue(maxsize=4 * max(slots.cap, 1))
+        self.items: queue.Queue[Item] = queue.Queue()
+        # Pages requested, queued or being written: a slot's worth at most, so that memory
+        # stays flat and fewer requests go out when writing is the bottleneck.
+        self.room = threading.Semaphore(max(slots.cap, 1))
 
     def pages(self, reads: list[Read]) -> Iterator[tuple[Read, Page | None]]:
         """Yield (read, page) as pages come, (read, None) as a read finishes."""
         self.waiting = list(reads)
-        workers = self._start_worker(required=True)
+        workers, pages = self._start_worker(required=True), 0
         try:
             while workers:
-                if self.splittable and self.slots.take():
-                    workers += self._start_worker(required=False)  # one more for each page
+                # One more worker a page, once the stream proves longer than a page or two (a
+                # short one is read as fast without slices, and without probes), and only while
+                # the pages are written as fast as they come: the API is what is waited on.
+                wanted = self.waiting or (pages >= SPLIT_AFTER_PAGES and self.items.empty())
+                if wanted and self.splittable and self.slots.take():
+                    workers += self._start_worker(required=False)
                 item = self.items.get()
                 if item is WORKER_DONE:
                     workers -= 1
@@ -83,11 +89,14 @@ class Slicer:
                 read, content = item
                 if isinstance(content, BaseException):
                     raise content
+                pages += content is not None
                 if content is None:
                     with self.lock:
                         read.finished = True
                         self.active.remove(read)
                 yield read, content
+                if isinstance(content, Page):
+                    self.room.release()  # written
         finally:
             self.cancelled.set()  # the workers stop at their next page
 
@@ -101,12 +110,16 @@ class Slicer:
 
     def _put(self, item: Item) -> bool:
         """Hand an item to the reading thread; False once the slicer is cancelled."""
+        if self.cancelled.is_set():
+            return False
+        self.items.put(item)
+        return True
+
+    def _make_room(self) -> bool:
+        """Wait for room for one more page; False once the slicer is cancelled."""
         while not self.cancelled.is_set():
-            try:
-                self.items.put(item, timeout=0.1)
-            except queue.Full:
-                continue
-            return True
+            if self.room.acquire(timeout=0.1):
+                return True
         return False
 
     def _work(self) -> None:
@@ -114,7 +127,12 @@ class Slicer:
         read: Read | None = None
         try:
             while not self.cancelled.is_set() and (read := self._next_read()) is not None:
-                for page in self.source.read_pages(read):
+                pages = iter(self.source.read_pages(read))
+                while self._make_room():
+                    page = next(pages, None)
+                    if page is None:
+                        self.room.release()
+                        break
                     last = self.source.last_instant(page)
                     with self.lock:  # a split cuts only past what was fetched
                         if last is not None:
@@ -124,7 +142,7 @@ class Slicer:
                         return
                     if until is not None and last is not None and last >= until:
                         break  # the page that holds the range's end: no request past it
-                if not self._put((read, None)):
+                if self.cancelled.is_set() or not self._put((read, None)):
                     return
         except BaseException as exc:  # noqa: BLE001 - raised by the reading thread
             if read is not None:
@@ -152,18 +170,11 @@ class Slicer:
             low = read.claimed or read.start
             if id(read) in self.splitting or read.catch_up or read.until is None or low is None:
                 continue
-            if low >= read.until or self._nearly_read(read, low, read.until):
+            if low >= read.until:
                 continue
             if best is None or read.until - low > best[2] - best[1]:
                 best = (read, low, read.until)
         return best
-
-    def _nearly_read(self, read: Read, low: datetime, high: datetime) -> bool:
-        """Tell whether a range has about two pages left, by its pace so far."""
-        if read.start is None or read.records < self.source.page_size:
-            return False
-        done, left = (low - read.start).total_seconds(), (high - low).total_seconds()
-        return done > 0 and read.records * left / done < 2 * self.source.page_size
 
     def _split(self) -> Read | None:
         """Cut the largest active range at a record near its unread middle; the upper part."""
@@ -209,10 +220,11 @@ class Slicer:
 
     def _know_starts(self) -> None:
         """Give a range read from the list's beginning the instant of its first record."""
-        with self.lock:
-            unknown = [read for read in self.active if read.start is None and not read.catch_up]
-        for read in unknown:
-            found = self.source.probe(None)
+        with self.probing_starts:  # one probe for all the workers that need it
             with self.lock:
-                if found is not None and read.start is None:
-                    read.start = found[1]
+                unknown = [r for r in self.active if r.start is None and not r.catch_up]
+            for read in unknown:
+                found = self.source.probe(None)
+                with self.lock:
+                    if found is not None and read.start is None:
+                        read.start = found[1]

@@ -375,6 +375,7 @@ class AnalyticsStream(ResourceStream):
         if position.value is None:
             return
         sync.bookmark.advance(position.value)
+        state.pop(SLICES, None)  # a full read covered any range a sliced run left
         state["replication_key"] = self.replication_key
         state["replication_key_value"] = sync.bookmark.value
         if position.keys is not None and position.instant == sync.bookmark.instant:
@@ -662,7 +663,6 @@ class StreamSource:
         """Read `stream` in `context`."""
         self.stream = stream
         self.context = context
-        self.page_size = stream.resource.page_size or 100
         self.key = t.cast("str", stream.replication_key)
 
     def read_pages(self, read: Read) -> Iterator[Page]:

@@ -178,3 +178,88 @@ def test_slices_share_the_rate_limit(sandbox_factory: Factory) -> None:
     log = sandbox.request_log()
     limited = sum(r["status"] == 429 for r in log)
     assert limited <= len(log) // 10  # the headers hold every slice back before the limit
+
+
+def test_a_state_of_the_tap_without_slices_resumes_sliced_and_ends_as_before(
+    sandbox_factory: Factory,
+) -> None:
+    sandbox = sandbox_factory(
+        counts={"customers": 2500, "sessions": 1, "events": 1, "campaigns": 1}
+    )
+    records = sandbox.records("customers")
+    bookmark = records[600]["updated_at"]
+    old = {
+        "bookmarks": {
+            "customers": {"replication_key": "updated_at", "replication_key_value": bookmark}
+        }
+    }
+    run = run_tap(**only(sandbox, "customers", max_parallel_requests=8, page_size=50), state=old)
+    since = datetime.fromisoformat(bookmark)
+    assert sorted(run.ids("customers")) == sorted(
+        r["id"] for r in records if datetime.fromisoformat(r["updated_at"]) >= since
+    )
+    assert (
+        run.last_state["bookmarks"]["customers"]["replication_key_value"]
+        == records[-1]["updated_at"]
+    )
+    assert SLICES not in run.last_state["bookmarks"]["customers"]
+
+
+@pytest.mark.parametrize("slices", [5, [5], [{"since": "yesterday"}], [{"keys": "cus_1"}]])
+def test_slices_in_a_state_that_cannot_be_resumed_are_refused_by_name(
+    sandbox: SandboxServer, slices: object
+) -> None:
+    state = {
+        "bookmarks": {
+            "customers": {"replication_key_value": "2024-01-01T00:00:00Z", SLICES: slices}
+        }
+    }
+    run = run_tap(config_for(sandbox.base_url), state=state, expect_failure=True)
+    message = str(run.error)
+    assert "slices of stream 'customers'" in message
+    assert "remove 'slices'" in message
+    assert run.records == {}
+
+
+def test_a_new_field_met_by_any_slice_comes_after_one_schema(sandbox_factory: Factory) -> None:
+    sandbox = sandbox_factory(
+        counts={"customers": 2000, "sessions": 1, "events": 1, "campaigns": 1}
+    )
+    sandbox.set_latency(10)
+    since = sandbox.records("customers")[1000]["updated_at"]
+    sandbox.configure(
+        field_overrides=[{"resource": "customers", "name": "tier", "value": "gold", "since": since}]
+    )
+    run = run_tap(**only(sandbox, "customers", max_parallel_requests=8, page_size=50))
+    kinds = [
+        ("tier" in m["schema"]["properties"]) if m["type"] == "SCHEMA" else ("tier" in m["record"])
+        for m in run.messages
+        if m.get("stream") == "customers" and m["type"] in {"SCHEMA", "RECORD"}
+    ]
+    schemas = [m for m in run.messages if m["type"] == "SCHEMA" and m["stream"] == "customers"]
+    assert ["tier" in m["schema"]["properties"] for m in schemas] == [False, True]
+    first_with_field = next(
+        i for i, m in enumerate(run.messages) if m["type"] == "RECORD" and "tier" in m["record"]
+    )
+    widened = next(
+        i
+        for i, m in enumerate(run.messages)
+        if m["type"] == "SCHEMA" and "tier" in m["schema"]["properties"]
+    )
+    assert widened < first_with_field
+    assert sum(kinds) > 1
+
+
+def test_slices_share_one_token_that_is_renewed_when_revoked(sandbox_factory: Factory) -> None:
+    sandbox = sandbox_factory(
+        counts={"customers": 2000, "sessions": 1, "events": 1, "campaigns": 1}
+    )
+    sandbox.add_fault({"kind": "revoke", "every": 20, "times": -1})  # often, for 8 at once
+    sandbox.set_latency(10)
+    run = run_tap(**only(sandbox, "customers", max_parallel_requests=8, page_size=50))
+    assert sorted(run.ids("customers")) == sorted(r["id"] for r in sandbox.records("customers"))
+    log = sandbox.request_log()
+    rejected = sum(r["status"] == 401 for r in log)
+    tokens = sum(r["path"] == "/oauth/v1/token" for r in log)
+    assert rejected > 0
+    assert tokens <= rejected + 1  # one new token serves every slice that saw it rejected

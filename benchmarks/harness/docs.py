@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness import analysis as an
+from harness import backfill
 from harness.measure import SERVER_BOUND, UNSET
 from harness.report import Lines, body, fmt, header, loader_section, row, targets_section
 
@@ -159,6 +160,8 @@ def render_docs(results: dict[str, Any], loader: dict[str, Any] | None) -> str:
     lines = [intro.rstrip("\n"), "", "## Results", "", *header(results["meta"])]
     lines += noise_note(results["meta"])
     lines += ["", *targets_section(results["workloads"]), *body(results)]
+    if "backfill" in results:
+        lines += ["", *backfill.render(results["backfill"])]
     if loader:
         lines += ["", "## The loader's settings", "", *loader_section(loader)[2:]]
         lines += recommendation(loader)

@@ -25,9 +25,17 @@ class SandboxError(RuntimeError):
 class Sandbox:
     """A running `tap-analytics-sandbox` process; use as a context manager."""
 
-    def __init__(self, exe: Path, counts: dict[str, int], latency_ms: int, workdir: Path) -> None:
-        """Remember how to start the server."""
+    def __init__(
+        self,
+        exe: Path,
+        counts: dict[str, int],
+        latency_ms: int,
+        workdir: Path,
+        extra: tuple[str, ...] = (),
+    ) -> None:
+        """Remember how to start the server, with `extra` arguments (a rate limit)."""
         self.exe = exe
+        self.extra = extra
         self.counts = counts
         self.latency_ms = latency_ms
         self.workdir = workdir
@@ -47,7 +55,7 @@ class Sandbox:
             cmd += [f"--{stream}", "0"]
         if self.latency_ms:
             cmd += ["--latency-ms", str(self.latency_ms)]
-        return cmd
+        return [*cmd, *self.extra]
 
     def __enter__(self) -> Self:
         """Start the server and wait until it has written its URL (after generating data)."""
