@@ -287,6 +287,18 @@ def test_a_connection_failing_past_max_retries_is_explained(
             assert urllib3_words not in said_by_us
 
 
+def test_a_token_endpoint_dropping_connections_is_explained(sandbox: SandboxServer) -> None:
+    sandbox.add_fault({"kind": "drop", "path": TOKEN, "times": -1})
+    run = run_cli(config_for(sandbox.base_url, max_retries=1), env=DEBUG, timeout=HANG)
+    line = failure_line(run, sandbox)
+    cause = "(the connection failed or was dropped)"
+    assert f"Token request to {sandbox.base_url}{TOKEN} failed after 1 retries {cause}" in line
+    (retry,) = [entry for entry in run.stderr.splitlines() if "; retry 1 in" in entry]
+    assert f"failed {cause}; retry 1 in" in retry
+    for said_by_us in (line, retry):
+        assert "Connection aborted" not in said_by_us
+
+
 def test_a_cursor_too_long_to_send_back_is_the_apis_to_fix(sandbox: SandboxServer) -> None:
     cursor = "A" * 1_000_000
     sandbox.add_fault(
