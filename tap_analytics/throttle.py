@@ -24,11 +24,10 @@ def _header_number(response: requests.Response, name: str) -> float | None:
 
 
 class Throttle:
-    """Holds every request back while the rate-limit window has no room, or a Retry-After runs.
+    """Holds every request back while the rate-limit window has no room, or a Retry-After runs."""
 
-    The window's room is what the last answer said was left, less the requests sent since
-    that are not answered yet: every stream and slice shares it, so none draws a 429.
-    """
+    # The window's room is what the last answer said was left, less the requests sent since
+    # and not answered yet: every stream and slice shares it, so none draws a 429.
 
     def __init__(
         self,

@@ -14,9 +14,9 @@ import pytest
 
 from tap_analytics.pages import Page
 from tap_analytics.run import RequestSlots
-from tap_analytics.slices import Slicer, spelled
+from tap_analytics.slices import Slicer
 from tap_analytics.state import parse_instant
-from tap_analytics.sync_state import Read
+from tap_analytics.sync_state import Read, spelled
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
