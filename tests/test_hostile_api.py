@@ -90,6 +90,13 @@ def test_a_redirected_token_request_is_not_followed(
 # 8. Server-controlled text is quoted redacted, in one line, also by --discover.
 
 
+def declared_resource_config(sandbox: SandboxServer) -> dict[str, t.Any]:
+    """The seed configuration, without retries: each would wait seconds."""
+    config = seed_config(sandbox.base_url)
+    config["resources"][0]["endpoint"]["error_handler"]["max_retries"] = 0
+    return config
+
+
 def careless_content_type(sandbox: SandboxServer) -> None:
     sandbox.add_fault(
         {
@@ -106,7 +113,7 @@ def test_discovery_of_an_unreadable_resource_quotes_no_secret_in_one_line(
     sandbox: SandboxServer,
 ) -> None:
     careless_content_type(sandbox)
-    config = seed_config(sandbox.base_url) | {"max_retries": 0}
+    config = declared_resource_config(sandbox)
     run = run_cli(config, "--discover", env=DEBUG, timeout=HANG)
     line = failure_line(run, sandbox)
     assert "'resource_name'" in line
@@ -120,7 +127,7 @@ def test_a_sync_of_an_unreadable_resource_quotes_no_secret_in_one_line(
     sandbox: SandboxServer,
 ) -> None:
     careless_content_type(sandbox)
-    config = seed_config(sandbox.base_url) | {"max_retries": 0}
+    config = declared_resource_config(sandbox)
     config["resources"][0]["schema"] = {"type": "object", "properties": {}}
     run = run_cli(config, env=DEBUG, timeout=HANG)
     line = failure_line(run, sandbox)
