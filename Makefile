@@ -88,3 +88,24 @@ matrix:
 # from tap_analytics/settings.py (through `tap-analytics --about`) after a setting changes.
 settings-copies: $(STAMP)
 	$(BIN)/python scripts/settings_copies.py
+
+# The Dagster code location's own environment (orchestrate/requirements.txt): never the tap's.
+ORCHESTRATE := orchestrate/.venv
+ORCHESTRATE_STAMP := $(ORCHESTRATE)/.installed
+
+.PHONY: backfill lint-orchestrate
+
+$(ORCHESTRATE_STAMP): orchestrate/requirements.txt
+	test -x $(ORCHESTRATE)/bin/python || $(PYTHON) -m venv $(ORCHESTRATE)
+	$(ORCHESTRATE)/bin/python -m pip install --quiet --upgrade pip
+	$(ORCHESTRATE)/bin/python -m pip install --quiet -r orchestrate/requirements.txt
+	touch $(ORCHESTRATE_STAMP)
+
+# The history as Dagster partitions (windows of updated_at), then the schedule's first run
+# (docs/orchestration.md); BACKFILL_START, BACKFILL_END, BACKFILL_WINDOWS, BACKFILL_CONCURRENCY.
+backfill: $(STAMP) $(ORCHESTRATE_STAMP)
+	$(BIN)/python scripts/backfill.py
+
+# The code location type-checked against the Dagster it pins.
+lint-orchestrate: $(STAMP) $(ORCHESTRATE_STAMP)
+	$(BIN)/mypy --python-executable $(ORCHESTRATE)/bin/python orchestrate

@@ -209,10 +209,11 @@ class ClientCredentialsAuth(requests.auth.AuthBase):
 
     def _log_backoff(self, details: t.Any) -> None:  # noqa: ANN401 - backoff's details dict
         """Log a retry of the token endpoint."""
+        failure = details.get("exception")
         logger.warning(
             "Token request to %s failed (%s); retry %d in %.1f s",
             self.token_url,
-            details.get("exception"),
+            no_answer(failure) or failure,
             details.get("tries"),
             details.get("wait"),
         )

@@ -87,9 +87,9 @@ CONFIG_JSONSCHEMA: dict[str, t.Any] = th.PropertiesList(
         default=DEFAULT_REQUEST_TIMEOUT,
         title="Request timeout",
         description=(
-            "Seconds to wait for an answer before the request counts as failed and is retried. "
-            "The default, 30, lets a server that stops answering fail a stream within 5 minutes "
-            "(4 attempts, their backoff, and a token request that may also hang)."
+            "Seconds a request may take, to the last byte of its answer, before it fails and is "
+            "retried. The default, 30, lets a server that stops answering fail a stream within 5 "
+            "minutes (4 attempts, their backoff, a hanging token request)."
         ),
     ),
     th.Property(

@@ -5,13 +5,13 @@ from __future__ import annotations
 import queue
 import threading
 import typing as t
-from datetime import UTC, datetime
 
 from tap_analytics.pages import Page, WaitClock
-from tap_analytics.sync_state import Read
+from tap_analytics.sync_state import Read, spelled
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
+    from datetime import datetime
 
     from tap_analytics.run import RequestSlots
 
@@ -19,11 +19,6 @@ SPLIT_AFTER_PAGES = 2  # pages of a stream read before it is split
 MAX_PROBES = 24  # probes one split may spend bisecting a range before giving up on it
 WORKER_DONE = None  # what a worker puts last
 Item = tuple[Read, "Page | BaseException | None"] | None
-
-
-def spelled(instant: datetime) -> str:
-    """An instant as an RFC 3339 value with microseconds, as `updated_since` takes it."""
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class Source(t.Protocol):
@@ -40,20 +35,25 @@ class Source(t.Protocol):
 
 
 class Slicer:
-    """Reads a stream's ranges side by side, splitting the largest whenever a slot falls idle.
+    """Reads a stream's ranges side by side, splitting the largest whenever a slot falls idle."""
 
-    A split bisects the unread part of a range by time, and snaps the cut to the first record
-    at or after the middle (a probe of one record): a half with nothing in it shrinks the range
-    instead, so the cuts land where the records are, however they are spread.
-    """
+    # A split bisects the unread part of a range by time and snaps the cut to the first record
+    # at or after the middle (a probe of one record); a half with nothing in it shrinks the
+    # range instead, so the cuts land where the records are, however they are spread.
 
     def __init__(
-        self, source: Source, slots: RequestSlots, lock: threading.Lock, reads: list[Read]
+        self,
+        source: Source,
+        slots: RequestSlots,
+        lock: threading.Lock,
+        reads: list[Read],
+        rate_limited: Callable[[], bool] = lambda: False,
     ) -> None:
-        """Read through `source` with slots beyond the first from `slots`; add splits to `reads`.
-
-        `lock` guards the reads' ranges: the state is written from them under it.
-        """
+        """Read through `source` with slots beyond the first from `slots`; add splits to `reads`."""
+        # `lock` guards the reads' ranges: the state is written from them under it. Once
+        # `rate_limited` says so, no slice is added: the limit, not the latency, bounds the
+        # run then, and slices cost requests (probes, and a page across each cut).
+        self.rate_limited = rate_limited
         self.source = source
         self.slots = slots
         self.lock = lock
@@ -79,7 +79,9 @@ class Slicer:
                 # One more worker a page, once the stream proves longer than a page or two (a
                 # short one is read as fast without slices, and without probes), and only while
                 # the pages are written as fast as they come: the API is what is waited on.
-                wanted = self.waiting or (pages >= SPLIT_AFTER_PAGES and self.items.empty())
+                wanted = self.waiting or (
+                    pages >= SPLIT_AFTER_PAGES and self.items.empty() and not self.rate_limited()
+                )
                 if wanted and self.splittable and self.slots.take():
                     workers += self._start_worker(required=False)
                 item = self.items.get()
@@ -158,7 +160,7 @@ class Slicer:
                 read = self.waiting.pop(0)
                 self.active.append(read)
                 return read
-        upper = self._split()
+        upper = None if self.rate_limited() else self._split()
         if upper is None:
             self.splittable = False
         return upper

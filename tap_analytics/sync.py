@@ -23,7 +23,7 @@ from tap_analytics.evolution import Contract, SchemaGuard, widened
 from tap_analytics.output import encode_lines
 from tap_analytics.pages import Page, WaitClock, fetched_pages, first_record
 from tap_analytics.progress import RecordCounter
-from tap_analytics.slices import Slicer, spelled
+from tap_analytics.slices import Slicer
 from tap_analytics.state import (
     CLOCK_TOLERANCE,
     BadBookmarkError,
@@ -34,7 +34,17 @@ from tap_analytics.state import (
     starting_value,
     within_clock,
 )
-from tap_analytics.sync_state import Position, Read, StreamSync, hashable, record_key
+from tap_analytics.sync_state import (
+    Position,
+    Read,
+    StreamSync,
+    hashable,
+    low_water_mark,
+    record_key,
+    slice_entry,
+    spelled,
+    valid_slice,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterable, Iterator
@@ -422,7 +432,14 @@ class AnalyticsStream(ResourceStream):
         reads = sync.reads
         if sync.sliced:
             side_by_side = [read for read in reads if not read.catch_up]
-            slicer = Slicer(StreamSource(self, context), self.run.slots, sync.lock, reads)
+            throttle = self.run.throttle
+            slicer = Slicer(
+                StreamSource(self, context),
+                self.run.slots,
+                sync.lock,
+                reads,
+                rate_limited=lambda: throttle.met_limit,
+            )
             yield from slicer.pages(side_by_side)
             reads = [read for read in reads if read.catch_up]  # once the others are written
         limit = self.ABORT_AT_RECORD_COUNT  # a clean stop, not the SDK's abort exception
@@ -619,41 +636,6 @@ class CheckedPage:
         values, instants = self.keyed
         self.keyed = values[count:], instants[count:]
         return CheckedPage(part, (values[:count], instants[:count]), None, self.extracted_at)
-
-
-def valid_slice(entry: object) -> bool:
-    """Tell whether a state's slice entry has a usable range."""
-    if not isinstance(entry, dict):
-        return False
-    for name in ("since", "until"):
-        value = entry.get(name)
-        if value is not None:
-            try:
-                parse_instant(value, what=name)
-            except BadBookmarkError:
-                return False
-    return isinstance(entry.get("keys", []), list)
-
-
-def slice_entry(read: Read) -> dict[str, t.Any]:
-    """A range still to read, as the state keeps it: where to resume, the end, the keys there."""
-    entry: dict[str, t.Any] = {
-        "since": read.resume_from,
-        "until": None if read.until is None else spelled(read.until),
-    }
-    if read.position.value is not None and read.position.keys:
-        entry["keys"] = list(read.position.keys)
-    if read.catch_up:
-        entry["catch_up"] = True
-    return entry
-
-
-def low_water_mark(pending: list[Read]) -> str | None:
-    """The earliest value a rerun must read from to pass no unread record; None: the start."""
-    starts = [(read.resume_from, Bookmark(read.resume_from).instant) for read in pending]
-    if not starts or any(instant is None for _, instant in starts):
-        return None
-    return min(starts, key=lambda start: t.cast("datetime", start[1]))[0]
 
 
 class StreamSource:

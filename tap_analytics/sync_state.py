@@ -5,13 +5,12 @@ from __future__ import annotations
 import threading
 import typing as t
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from tap_analytics.pages import WaitClock
-from tap_analytics.state import Bookmark, within_clock
+from tap_analytics.state import BadBookmarkError, Bookmark, parse_instant, within_clock
 
 if t.TYPE_CHECKING:
-    from datetime import datetime
-
     from tap_analytics.progress import RecordCounter
 
 MAX_TIED_IDS = 1000  # ids kept of the records at a bookmark's instant; more are re-sent instead
@@ -112,3 +111,43 @@ class StreamSync:
     def records_synced(self) -> int:
         """Records synced so far."""
         return 0 if self.records is None else self.records.value
+
+
+def spelled(instant: datetime) -> str:
+    """An instant as an RFC 3339 value with microseconds, as `updated_since` takes it."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def valid_slice(entry: object) -> bool:
+    """Tell whether a state's slice entry has a usable range."""
+    if not isinstance(entry, dict):
+        return False
+    for name in ("since", "until"):
+        value = entry.get(name)
+        if value is not None:
+            try:
+                parse_instant(value, what=name)
+            except BadBookmarkError:
+                return False
+    return isinstance(entry.get("keys", []), list)
+
+
+def slice_entry(read: Read) -> dict[str, t.Any]:
+    """A range still to read, as the state keeps it: where to resume, the end, the keys there."""
+    entry: dict[str, t.Any] = {
+        "since": read.resume_from,
+        "until": None if read.until is None else spelled(read.until),
+    }
+    if read.position.value is not None and read.position.keys:
+        entry["keys"] = list(read.position.keys)
+    if read.catch_up:
+        entry["catch_up"] = True
+    return entry
+
+
+def low_water_mark(pending: list[Read]) -> str | None:
+    """The earliest value a rerun must read from to pass no unread record; None: the start."""
+    starts = [(read.resume_from, Bookmark(read.resume_from).instant) for read in pending]
+    if not starts or any(instant is None for _, instant in starts):
+        return None
+    return min(starts, key=lambda start: t.cast("datetime", start[1]))[0]

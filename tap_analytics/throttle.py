@@ -24,7 +24,10 @@ def _header_number(response: requests.Response, name: str) -> float | None:
 
 
 class Throttle:
-    """Holds every stream back until the rate-limit window resets or a Retry-After passes."""
+    """Holds every request back while the rate-limit window has no room, or a Retry-After runs."""
+
+    # The window's room is what the last answer said was left, less the requests sent since
+    # and not answered yet: every stream and slice shares it, so none draws a 429.
 
     def __init__(
         self,
@@ -32,16 +35,34 @@ class Throttle:
         now: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        """Keep `concurrency` requests of headroom: that many may be in flight at once."""
-        self._headroom = concurrency
+        """Share the window among at most `concurrency` requests in flight at once."""
+        self._concurrency = concurrency
         self._now, self._sleep = now, sleep  # tests pass a fake clock
         self._lock = threading.Lock()
-        self._resume_at = 0.0
+        self._resume_at = 0.0  # a Retry-After's end
+        self._room: float | None = None  # requests the window still allows; None: not known
+        self._window_ends = 0.0
+        self._in_flight = 0  # sent and not answered (a request that raised stays counted)
+        self.met_limit = False  # the API's rate limit held a request back in this run
 
     def wait(self) -> None:
-        """Sleep until requests may go out again."""
-        delay = self._resume_at - self._now()
-        if delay > 0:
+        """Sleep until a request may go out, and count it as sent."""
+        while True:
+            with self._lock:
+                now = self._now()
+                if now >= self._window_ends:
+                    self._room = None  # a new window: the next answer says what it allows
+                delay = self._resume_at - now
+                if delay <= 0 and (self._room is None or self._room >= 1):
+                    if self._room is not None:
+                        self._room -= 1
+                    # Bounded: a request that raised is never answered, and must not hold the
+                    # run back for ever; at most `concurrency` can really be in flight.
+                    self._in_flight = min(self._in_flight + 1, self._concurrency)
+                    return
+                if delay <= 0:
+                    delay = self._window_ends - now
+                self.met_limit = True
             self._sleep(delay)
 
     def observe(self, response: requests.Response) -> None:
@@ -51,9 +72,16 @@ class Throttle:
             pause = retry_after_seconds(response)
         remaining = _header_number(response, "X-RateLimit-Remaining")
         reset = _header_number(response, "X-RateLimit-Reset")
-        if remaining is not None and reset is not None and remaining < self._headroom:
-            pause = max(pause or 0.0, min(reset, MAX_RETRY_AFTER))
-        if pause:
-            with self._lock:
-                resume_at = self._now() + pause
-                self._resume_at = max(self._resume_at, resume_at)
+        with self._lock:
+            self._in_flight = max(self._in_flight - 1, 0)
+            now = self._now()
+            if remaining is not None and reset is not None:
+                room = remaining - self._in_flight  # those in flight take from it
+                if self._room is None or now >= self._window_ends:
+                    self._window_ends = now + min(max(reset, 0.0), MAX_RETRY_AFTER)
+                else:  # answers come back out of order: the least room is the latest
+                    room = min(room, self._room)
+                self._room = room
+            if pause:
+                self._resume_at = max(self._resume_at, now + pause)
+                self.met_limit = True

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import heapq
+import itertools
+import socket
+import threading
 import time
 import typing as t
 
 import requests
 from requests.adapters import HTTPAdapter
 from typing_extensions import override
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 
 if t.TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
+
+    from urllib3.response import HTTPResponse
 
 # An answer inflating past this is refused: a page of 100 records is a few hundred KB, and a
 # gzip body of 1 MB can inflate to 1 GiB.
@@ -27,8 +36,108 @@ class AnswerTooLargeError(requests.exceptions.RequestException):
     """The answer's body, inflated, is larger than MAX_ANSWER_BYTES."""
 
 
+class Watchdog:
+    """One thread that shuts the socket of an answer whose head is not in by its deadline.
+
+    Socket timeouts bound the wait for each byte only: a head trickled a byte at a time
+    would never end. (The body is read by the adapter, which checks the deadline itself.)
+    """
+
+    def __init__(self) -> None:
+        """Watch nothing yet; the thread starts with the first watch."""
+        self._wake = threading.Condition()
+        self._due: list[tuple[float, int, socket.socket]] = []
+        self._finished: set[int] = set()
+        self._keys = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    @contextlib.contextmanager
+    def watching(self, sock: socket.socket | None) -> Iterator[None]:
+        """Shut `sock` down if the calling thread's request is still here at its deadline."""
+        deadline = getattr(REQUEST, "deadline", None)
+        if deadline is None or sock is None:
+            yield
+            return
+        with self._wake:
+            key = next(self._keys)
+            heapq.heappush(self._due, (deadline, key, sock))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
+                self._thread.start()
+            if self._due[0][1] == key:  # due first: the thread sleeps until a later one
+                self._wake.notify()
+        try:
+            yield
+        finally:
+            with self._wake:
+                self._finished.add(key)
+
+    def _run(self) -> None:
+        """Shut down each watched socket at its deadline, unless its head came in time."""
+        while True:
+            with self._wake:
+                sock = self._next_overdue()
+            with contextlib.suppress(OSError):  # already closed
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _next_overdue(self) -> socket.socket:
+        """Wait (holding the condition) for a watch to pass its deadline; return its socket."""
+        while True:
+            while self._due and self._due[0][1] in self._finished:
+                self._finished.discard(heapq.heappop(self._due)[1])
+            if not self._due:
+                self._wake.wait()
+                continue
+            wait = self._due[0][0] - time.monotonic()
+            if wait <= 0:
+                return heapq.heappop(self._due)[2]
+            self._wake.wait(wait)
+
+
+REQUEST = threading.local()  # the deadline of the request this thread is sending
+WATCHDOG = Watchdog()
+
+
+class WatchedHTTPConnection(HTTPConnection):
+    """A connection whose answer's head must arrive by the request's deadline."""
+
+    @override
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 does
+        with WATCHDOG.watching(self.sock):
+            return super().getresponse()
+
+
+class WatchedHTTPSConnection(HTTPSConnection):
+    """A TLS connection whose answer's head must arrive by the request's deadline."""
+
+    @override
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 does
+        with WATCHDOG.watching(self.sock):
+            return super().getresponse()
+
+
+class WatchedHTTPConnectionPool(HTTPConnectionPool):
+    """Pools of watched connections."""
+
+    ConnectionCls = WatchedHTTPConnection
+
+
+class WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+    """Pools of watched TLS connections."""
+
+    ConnectionCls = WatchedHTTPSConnection
+
+
 class BoundedAdapter(HTTPAdapter):
-    """Reads every body itself: by a deadline, in chunks, inflating at most the cap."""
+    """Reads every answer by a deadline: its head watched, its body in chunks, capped."""
+
+    @override
+    def init_poolmanager(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": WatchedHTTPConnectionPool,
+            "https": WatchedHTTPSConnectionPool,
+        }
 
     @override
     def send(
@@ -42,7 +151,15 @@ class BoundedAdapter(HTTPAdapter):
     ) -> requests.Response:
         seconds = timeout if isinstance(timeout, int | float) else None
         deadline = None if seconds is None else time.monotonic() + seconds
-        response = super().send(request, True, timeout, verify, cert, proxies)  # noqa: FBT003
+        REQUEST.deadline = deadline
+        try:
+            response = super().send(request, True, timeout, verify, cert, proxies)  # noqa: FBT003
+        except requests.exceptions.ConnectionError:
+            if deadline is not None and time.monotonic() >= deadline:  # the watchdog's doing
+                raise AnswerTooSlowError(too_slow(seconds), request=request) from None
+            raise
+        finally:
+            REQUEST.deadline = None
         if not stream:
             self._read_body(response, deadline, seconds)
         return response

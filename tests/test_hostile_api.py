@@ -90,6 +90,13 @@ def test_a_redirected_token_request_is_not_followed(
 # 8. Server-controlled text is quoted redacted, in one line, also by --discover.
 
 
+def declared_resource_config(sandbox: SandboxServer) -> dict[str, t.Any]:
+    """The seed configuration, without retries: each would wait seconds."""
+    config = seed_config(sandbox.base_url)
+    config["resources"][0]["endpoint"]["error_handler"]["max_retries"] = 0
+    return config
+
+
 def careless_content_type(sandbox: SandboxServer) -> None:
     sandbox.add_fault(
         {
@@ -106,7 +113,7 @@ def test_discovery_of_an_unreadable_resource_quotes_no_secret_in_one_line(
     sandbox: SandboxServer,
 ) -> None:
     careless_content_type(sandbox)
-    config = seed_config(sandbox.base_url) | {"max_retries": 0}
+    config = declared_resource_config(sandbox)
     run = run_cli(config, "--discover", env=DEBUG, timeout=HANG)
     line = failure_line(run, sandbox)
     assert "'resource_name'" in line
@@ -120,7 +127,7 @@ def test_a_sync_of_an_unreadable_resource_quotes_no_secret_in_one_line(
     sandbox: SandboxServer,
 ) -> None:
     careless_content_type(sandbox)
-    config = seed_config(sandbox.base_url) | {"max_retries": 0}
+    config = declared_resource_config(sandbox)
     config["resources"][0]["schema"] = {"type": "object", "properties": {}}
     run = run_cli(config, env=DEBUG, timeout=HANG)
     line = failure_line(run, sandbox)
@@ -131,10 +138,16 @@ def test_a_sync_of_an_unreadable_resource_quotes_no_secret_in_one_line(
 # 10. request_timeout bounds a request from its sending to the last byte of its answer.
 
 
-def test_a_body_trickled_byte_by_byte_fails_within_request_timeout(sandbox: SandboxServer) -> None:
+TRICKLES = ["trickle", "trickle_head"]  # the body, or the head and the body
+
+
+@pytest.mark.parametrize("kind", TRICKLES)
+def test_an_answer_trickled_byte_by_byte_fails_within_request_timeout(
+    sandbox: SandboxServer, kind: str
+) -> None:
     # A byte every 0.2 s never trips a timeout between two bytes (the old bound): the page of
     # campaigns would take minutes.
-    sandbox.add_fault({"kind": "trickle", "path": "/v1/campaigns", "delay": 0.2, "times": -1})
+    sandbox.add_fault({"kind": kind, "path": "/v1/campaigns", "delay": 0.2, "times": -1})
     config = config_for(sandbox.base_url, request_timeout=1, max_retries=0)
     run = run_cli(config, env=DEBUG, timeout=HANG)
     line = failure_line(run, sandbox)
@@ -144,10 +157,11 @@ def test_a_body_trickled_byte_by_byte_fails_within_request_timeout(sandbox: Sand
     assert run.ids("customers") == ids(sandbox, "customers")
 
 
+@pytest.mark.parametrize("kind", TRICKLES)
 def test_a_token_endpoint_trickling_its_answer_fails_within_request_timeout(
-    sandbox: SandboxServer,
+    sandbox: SandboxServer, kind: str
 ) -> None:
-    sandbox.add_fault({"kind": "trickle", "path": TOKEN, "delay": 0.5, "times": -1})
+    sandbox.add_fault({"kind": kind, "path": TOKEN, "delay": 0.5, "times": -1})
     config = config_for(sandbox.base_url, request_timeout=1, max_retries=0)
     run = run_cli(config, env=DEBUG, timeout=HANG)
     line = failure_line(run, sandbox)
@@ -278,6 +292,18 @@ def test_a_connection_failing_past_max_retries_is_explained(
         assert said.split(",")[0] in said_by_us
         for urllib3_words in ("Connection aborted", "RemoteDisconnected", "IncompleteRead"):
             assert urllib3_words not in said_by_us
+
+
+def test_a_token_endpoint_dropping_connections_is_explained(sandbox: SandboxServer) -> None:
+    sandbox.add_fault({"kind": "drop", "path": TOKEN, "times": -1})
+    run = run_cli(config_for(sandbox.base_url, max_retries=1), env=DEBUG, timeout=HANG)
+    line = failure_line(run, sandbox)
+    cause = "(the connection failed or was dropped)"
+    assert f"Token request to {sandbox.base_url}{TOKEN} failed after 1 retries {cause}" in line
+    (retry,) = [entry for entry in run.stderr.splitlines() if "; retry 1 in" in entry]
+    assert f"failed {cause}; retry 1 in" in retry
+    for said_by_us in (line, retry):
+        assert "Connection aborted" not in said_by_us
 
 
 def test_a_cursor_too_long_to_send_back_is_the_apis_to_fix(sandbox: SandboxServer) -> None:

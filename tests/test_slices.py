@@ -14,9 +14,9 @@ import pytest
 
 from tap_analytics.pages import Page
 from tap_analytics.run import RequestSlots
-from tap_analytics.slices import Slicer, spelled
+from tap_analytics.slices import Slicer
 from tap_analytics.state import parse_instant
-from tap_analytics.sync_state import Read
+from tap_analytics.sync_state import Read, spelled
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -148,3 +148,12 @@ def test_an_empty_range_is_read_once_and_not_split() -> None:
     delivered, reads = read_with_slices(api, cap=8, end=ORIGIN + timedelta(days=1))
     assert delivered == []
     assert len(reads) == 1
+
+
+def test_a_rate_limited_run_adds_no_slice() -> None:
+    api = FakeAPI(uniform(random.Random(3), 2000), page_size=10, latency=0.001)
+    reads = [Read(None, ORIGIN + timedelta(seconds=YEAR))]
+    slicer = Slicer(api, RequestSlots(8), threading.Lock(), reads, rate_limited=lambda: True)
+    delivered = [r["id"] for _, page in slicer.pages(list(reads)) if page for r in page.records]
+    assert sorted(delivered) == [r["id"] for r in api.records]
+    assert len(reads) == 1  # splits cost requests that a rate limit makes the run wait for

@@ -263,3 +263,17 @@ def test_slices_share_one_token_that_is_renewed_when_revoked(sandbox_factory: Fa
     tokens = sum(r["path"] == "/oauth/v1/token" for r in log)
     assert rejected > 0
     assert tokens <= rejected + 1  # one new token serves every slice that saw it rejected
+
+
+def test_stream_maps_apply_to_every_slice(sandbox_factory: Factory) -> None:
+    sandbox = sandbox_factory(
+        counts={"customers": 1500, "sessions": 1, "events": 1, "campaigns": 1}
+    )
+    sandbox.set_latency(10)
+    maps = {"customers": {"key_copy": "id"}}
+    run = run_tap(
+        **only(sandbox, "customers", max_parallel_requests=8, page_size=50, stream_maps=maps)
+    )
+    records = run.records["customers"]
+    assert sorted(r["id"] for r in records) == sorted(r["id"] for r in sandbox.records("customers"))
+    assert all(r["key_copy"] == r["id"] for r in records)

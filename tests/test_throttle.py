@@ -7,7 +7,6 @@ import functools
 from http import HTTPStatus
 from unittest import mock
 
-import pytest
 import requests
 
 from tap_analytics.throttle import Throttle
@@ -47,14 +46,31 @@ def test_a_retry_after_holds_requests_back_that_long() -> None:
     assert clock.time == 1003.0, "the pause is over"
 
 
-@pytest.mark.parametrize(("remaining", "pause"), [("3", 2.0), ("4", 0.0)])
-def test_a_window_near_its_limit_holds_requests_back_until_it_resets(remaining, pause) -> None:
+def test_requests_past_what_the_window_allows_wait_for_its_reset() -> None:
     clock = FakeClock()
     throttle = Throttle(concurrency=4, now=clock.now, sleep=clock.sleep)
-    headers = {"X-RateLimit-Remaining": remaining, "X-RateLimit-Reset": "2"}
-    throttle.observe(answer(HTTPStatus.OK, **headers))
     throttle.wait()
-    assert clock.time == 1000.0 + pause  # fewer left than may be in flight: wait for the reset
+    throttle.observe(
+        answer(HTTPStatus.OK, **{"X-RateLimit-Remaining": "3", "X-RateLimit-Reset": "2"})
+    )
+    for _ in range(3):  # the three the window still allows go at once
+        throttle.wait()
+    assert clock.time == 1000.0
+    throttle.wait()  # a fourth waits for the window to reset
+    assert clock.time == 1002.0
+
+
+def test_requests_in_flight_take_from_what_the_window_allows() -> None:
+    clock = FakeClock()
+    throttle = Throttle(concurrency=4, now=clock.now, sleep=clock.sleep)
+    for _ in range(4):
+        throttle.wait()
+    # One answer says 3 are left, with 3 requests still unanswered: none may go.
+    throttle.observe(
+        answer(HTTPStatus.OK, **{"X-RateLimit-Remaining": "3", "X-RateLimit-Reset": "2"})
+    )
+    throttle.wait()
+    assert clock.time == 1002.0
 
 
 def test_a_429_pauses_every_stream(sandbox):
@@ -89,3 +105,16 @@ def test_a_429_pauses_every_stream(sandbox):
     # without the pause each would send dozens of pages in that second.
     assert len(during) == len(set(during)) <= len(STREAMS) - 1, during
     assert "/v1/customers" not in during
+
+
+def test_the_throttle_says_once_the_limit_has_held_a_request_back() -> None:
+    clock = FakeClock()
+    throttle = Throttle(concurrency=4, now=clock.now, sleep=clock.sleep)
+    throttle.wait()
+    throttle.observe(
+        answer(HTTPStatus.OK, **{"X-RateLimit-Remaining": "1", "X-RateLimit-Reset": "2"})
+    )
+    throttle.wait()
+    assert not throttle.met_limit  # room was left
+    throttle.wait()
+    assert throttle.met_limit

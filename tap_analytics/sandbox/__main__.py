@@ -39,7 +39,7 @@ fault rules fire in the order added; keys: kind, path (default: every /v1/ path)
   -1 = always), skip (0), every (0; N = every Nth match), status (503; raw 200), retry_after,
   headers ({name: value}), delay (2.0), field ("id"), body, content_type, paging, size
   on arrival: status, drop, slow (`delay` s), revoke (then answer), html, garbage, hang, trickle
-    (a byte every `delay` s), raw (as given, {token} and {authorization} filled in)
+    (body a byte per `delay` s), trickle_head (head too), raw (as given; {token}, {authorization})
   on a good answer: empty (no records, same position), no_data, data_not_list, missing_field
     (no `field` in the first record), repeat_cursor, truncated, unsorted (newest first), paging
     (served instead; "{after}", "{link}" filled in), rewind (to the page's start), gzip (`size`)

@@ -310,9 +310,9 @@ class SandboxApp:
             self.tokens.revoke_all()
         if rule is not None and rule.kind == "slow":
             delay += rule.delay
-        if rule is not None and rule.kind == "trickle":
+        if rule is not None and rule.kind in {"trickle", "trickle_head"}:
             answer = self.answer(request)
-            answer.action, answer.pace = "trickle", rule.delay
+            answer.action, answer.pace = rule.kind, rule.delay
             return answer
         if delay > 0:
             return Deferred(delay, lambda: self.answer(request))

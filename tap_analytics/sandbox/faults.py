@@ -10,7 +10,18 @@ DATA_PREFIX = "/v1/"
 MIN_STATUS, MAX_STATUS = 100, 599
 # Faults that replace or delay the handling of a request, decided when it arrives.
 ARRIVAL_KINDS = frozenset(
-    {"status", "drop", "slow", "revoke", "html", "garbage", "hang", "raw", "trickle"}
+    {
+        "status",
+        "drop",
+        "slow",
+        "revoke",
+        "html",
+        "garbage",
+        "hang",
+        "raw",
+        "trickle",
+        "trickle_head",
+    }
 )
 # Faults that spoil an otherwise successful answer, decided once it is ready.
 ANSWER_KINDS = frozenset(

@@ -169,21 +169,21 @@ class HttpProtocol(asyncio.Protocol):
         self.deliver(reply.then(), keep_alive=keep_alive)
         self.process()
 
-    def trickle(self, response: Response, sent: int, *, keep_alive: bool) -> None:
-        """Write the next byte of a body, then the rest one at a time, `pace` seconds apart."""
+    def trickle(self, data: bytes, sent: int, pace: float, *, keep_alive: bool) -> None:
+        """Write the next byte of `data`, then the rest one at a time, `pace` seconds apart."""
         self.timer = None
         if self.closed:
             return
-        if sent == len(response.body):
+        if sent == len(data):
             self.waiting = False
             if not keep_alive:
                 self.close()
             self.process()
             return
-        self.write(response.body[sent : sent + 1])
+        self.write(data[sent : sent + 1])
         loop = asyncio.get_running_loop()
         self.timer = loop.call_later(
-            response.pace, lambda: self.trickle(response, sent + 1, keep_alive=keep_alive)
+            pace, lambda: self.trickle(data, sent + 1, pace, keep_alive=keep_alive)
         )
 
     def write(self, data: bytes) -> None:
@@ -199,10 +199,13 @@ class HttpProtocol(asyncio.Protocol):
         if response.action == "hang":  # later requests on this connection wait behind it
             self.waiting = True
             return
-        if response.action == "trickle":
-            self.write(encode_head(response, len(response.body), keep_alive=keep_alive))
+        if response.action in {"trickle", "trickle_head"}:
+            head = encode_head(response, len(response.body), keep_alive=keep_alive)
+            if response.action == "trickle":
+                self.write(head)
+                head = b""
             self.waiting = True
-            self.trickle(response, 0, keep_alive=keep_alive)
+            self.trickle(head + response.body, 0, response.pace, keep_alive=keep_alive)
             return
         body = response.body
         if response.action == "truncate":

@@ -46,8 +46,8 @@ class Response:
     body: bytes = b""
     content_type: str = JSON
     headers: list[tuple[str, str]] = field(default_factory=list)
-    # "send", "drop" (close without answering), "truncate", "hang" or "trickle" (the body a
-    # byte every `pace` seconds)
+    # "send", "drop" (close without answering), "truncate", "hang", "trickle" (the body a
+    # byte every `pace` seconds) or "trickle_head" (the head too)
     action: str = "send"
     pace: float = 0.0
 

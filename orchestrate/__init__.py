@@ -1,0 +1,1 @@
+"""The Dagster code location of the windowed backfill and the schedule (docs/orchestration.md)."""
