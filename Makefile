@@ -66,7 +66,7 @@ about: $(STAMP)
 	$(BIN)/tap-analytics --about --format markdown
 
 clean:
-	rm -rf $(VENV) $(SDK_NEXT) .venv-dist .venv-3.12 .venv-3.13 .meltano .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SDK_NEXT) .venv-dist .venv-3.12 .venv-3.13 .meltano .demo .backfill orchestrate/.venv .pytest_cache .mypy_cache .ruff_cache
 
 DIST_TOOLS := .venv-dist
 

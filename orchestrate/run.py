@@ -25,6 +25,7 @@ from orchestrate.definitions import (
 from orchestrate.plan import DATE_FORMAT, Window
 
 ATTEMPT_EVENTS = {"STEP_START", "STEP_RESTARTED"}  # a first attempt, then each retry
+BLOCKED = f"Step blocked by limit for pool {POOL}"  # Dagster's event while the pool is full
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -41,10 +42,12 @@ def run_window(instance: DagsterInstance, window: Window) -> bool:
     tags = {"dagster/partition": window.key}
     result = execute_job(reconstructable(backfill), instance, run_config=QUIET, tags=tags)
     attempts = sum(event.event_type_value in ATTEMPT_EVENTS for event in result.all_events)
+    waited = any(str(event.message).startswith(BLOCKED) for event in result.all_events)
     outcome = "loaded" if result.success else "FAILED"
     say(
         f"  window {span}: {outcome} in {time.monotonic() - started:.1f} s"
-        f" ({attempts} attempt{'s' * (attempts > 1)}, run {result.run_id[:8]})"
+        f" ({attempts} attempt{'s' * (attempts > 1)},{' waited for a slot,' * waited}"
+        f" run {result.run_id[:8]})"
     )
     return result.success
 
