@@ -27,5 +27,5 @@ for version in "$@"; do
         touch "$venv/.installed"
     fi
     echo "== $("$venv/bin/python" --version): the fast tests"
-    "$venv/bin/python" -m pytest -q -m "not slow and not e2e and not bench"
+    "$venv/bin/python" -m pytest -q -n 3 -m "not slow and not e2e and not bench"
 done

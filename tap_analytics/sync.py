@@ -262,6 +262,8 @@ class AnalyticsStream(ResourceStream):
         sync = StreamSync(start, end, stored, initial, reads=[], clock=clock or WaitClock())
         if (entries := state.get(SLICES)) is not None:  # a sliced run was cut short: resume it
             sync.reads, sync.sliced = self._resumed_reads(entries, start, end), True
+            if sync.reads:  # the pacing watches the first read's waits
+                sync.reads[0].clock = sync.clock
             return sync
         read = Read(start, end, clock=sync.clock)
         if keys := self._keys_at(stored, start):  # delivered there: skipped, and kept
@@ -315,8 +317,6 @@ class AnalyticsStream(ResourceStream):
                 read.skip, read.position = frozenset(map(hashable, keys)), Position(since, keys)
             read.catch_up = entry.get("catch_up") is True
             reads.append(read)
-        if reads:
-            reads[0].clock = self.current.clock if self.current else reads[0].clock
         return reads
 
     def _keys_at(self, stored: Bookmark, start: str | None) -> list[t.Any]:

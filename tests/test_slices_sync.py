@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tap_analytics.sync import SLICES, STATE_EVERY
+from tap_analytics.sync import SLICES, STATE_EVERY, AnalyticsStream
+from tap_analytics.tap import TapAnalytics
 from tapkit import Run, api_ids, catalog_selecting, config_for, run_tap, wiretap
 
 if t.TYPE_CHECKING:
@@ -277,3 +278,28 @@ def test_stream_maps_apply_to_every_slice(sandbox_factory: Factory) -> None:
     records = run.records["customers"]
     assert sorted(r["id"] for r in records) == sorted(r["id"] for r in sandbox.records("customers"))
     assert all(r["key_copy"] == r["id"] for r in records)
+
+
+def test_a_resumed_sliced_sync_shows_the_pacing_its_first_reads_waits(
+    sandbox: SandboxServer,
+) -> None:
+    entries = [
+        {"since": "2024-01-01T00:00:00Z", "until": "2024-06-01T00:00:00Z"},
+        {"since": "2024-06-01T00:00:00Z", "until": None, "catch_up": True},
+    ]
+    state = {
+        "bookmarks": {
+            "customers": {
+                "replication_key": "updated_at",
+                "replication_key_value": "2024-01-01T00:00:00Z",
+                SLICES: entries,
+            }
+        }
+    }
+    tap = TapAnalytics(config=config_for(sandbox.base_url, max_parallel_requests=4), state=state)
+    stream = tap.streams["customers"]
+    assert isinstance(stream, AnalyticsStream)
+    sync = stream.begin_sync()
+    assert sync.sliced
+    assert [read.catch_up for read in sync.reads] == [False, True]
+    assert sync.reads[0].clock is sync.clock

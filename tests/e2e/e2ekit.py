@@ -139,9 +139,8 @@ class Meltano:
         self.runs.append(str(log))
         command = [str(MELTANO), *args]
         env = {**self.env, **(extra or {})}
-        installing = one_installer() if args[0] == "install" else contextlib.nullcontext()
         with (
-            installing,
+            project_lock(),
             subprocess.Popen(
                 command,
                 cwd=ROOT,
@@ -167,11 +166,15 @@ class Meltano:
 
 
 @contextlib.contextmanager
-def one_installer() -> Iterator[None]:
-    """Install into .meltano/ one at a time: parallel test workers and the demo share it."""
+def project_lock() -> Iterator[None]:
+    """Hold this project's .meltano/ for one command: test workers and the demo take turns.
+
+    Two commands at once would trade its cached catalog, and `meltano install` deletes the run
+    files (configs) of the plugins it installs.
+    """
     (ROOT / ".meltano").mkdir(exist_ok=True)
-    with (ROOT / ".meltano" / "install.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+    with (ROOT / ".meltano" / "project.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # freed when the file closes
         yield
 
 

@@ -9,7 +9,7 @@ import typing as t
 from datetime import datetime
 
 import pytest
-from e2ekit import COUNTS, ROOT, STREAMS, Meltano, Postgres
+from e2ekit import COUNTS, ROOT, STREAMS, Meltano, Postgres, project_lock
 
 if t.TYPE_CHECKING:
     from tap_analytics.sandbox import SandboxServer
@@ -27,14 +27,15 @@ def guide_block(containing: str) -> str:
 
 def shell(meltano: Meltano, script: str) -> str:
     """Run the guide's commands in the project, with the pipeline's environment."""
-    result = subprocess.run(
-        ["sh", "-e", "-c", script],
-        cwd=ROOT,
-        env=meltano.env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    with project_lock():  # the guide's jobs run side by side, but no other command beside them
+        result = subprocess.run(
+            ["sh", "-e", "-c", script],
+            cwd=ROOT,
+            env=meltano.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     return result.stdout + result.stderr
 
