@@ -106,6 +106,7 @@ $(ORCHESTRATE_STAMP): orchestrate/requirements.txt
 backfill: $(STAMP) $(ORCHESTRATE_STAMP)
 	$(BIN)/python scripts/backfill.py
 
-# The code location type-checked against the Dagster it pins.
+# The code location type-checked against the Dagster it pins, then loaded as a code server would.
 lint-orchestrate: $(STAMP) $(ORCHESTRATE_STAMP)
 	$(BIN)/mypy --python-executable $(ORCHESTRATE)/bin/python orchestrate
+	$(ORCHESTRATE)/bin/dagster definitions validate -m orchestrate.definitions

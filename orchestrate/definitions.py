@@ -1,7 +1,7 @@
 """The code location: the backfill's windows as partitions of one asset, then the schedule.
 
-`dagster dev -m orchestrate.definitions` serves it (from the project root, with the variables of
-docs/orchestration.md); `make backfill` runs it in-process (orchestrate/run.py).
+A code server loads it with `-m orchestrate.definitions` from the project root (`make
+lint-orchestrate` validates it so); `make backfill` runs it in-process (orchestrate/run.py).
 """
 
 # No `from __future__ import annotations`: Dagster reads the context's type at definition time.

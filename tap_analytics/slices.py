@@ -16,6 +16,7 @@ if t.TYPE_CHECKING:
     from tap_analytics.run import RequestSlots
 
 SPLIT_AFTER_PAGES = 2  # pages of a stream read before it is split
+PAGES_LEFT_TO_SPLIT = 4  # pages a range must still hold, by its last page's span, to be split
 MAX_PROBES = 24  # probes one split may spend bisecting a range before giving up on it
 WORKER_DONE = None  # what a worker puts last
 Item = tuple[Read, "Page | BaseException | None"] | None
@@ -63,7 +64,6 @@ class Slicer:
         self.waiting: list[Read] = []  # resumed ranges no worker has taken yet
         self.splitting: set[int] = set()  # ids of the reads being probed
         self.splittable = True  # false once a split found nothing worth splitting
-        self.probing_starts = threading.Lock()
         self.cancelled = threading.Event()
         self.items: queue.Queue[Item] = queue.Queue()
         # Pages requested, queued or being written: a slot's worth at most, so that memory
@@ -136,10 +136,7 @@ class Slicer:
                         self.room.release()
                         break
                     last = self.source.last_instant(page)
-                    with self.lock:  # a split cuts only past what was fetched
-                        if last is not None:
-                            read.claimed = max(last, read.claimed or last)
-                        until = read.until
+                    until = self._claim(read, last)
                     if not self._put((read, page)):
                         return
                     if until is not None and last is not None and last >= until:
@@ -152,6 +149,16 @@ class Slicer:
         finally:
             self.slots.give_back()
             self._put(WORKER_DONE)
+
+    def _claim(self, read: Read, last: datetime | None) -> datetime | None:
+        """Note that a read fetched up to `last` (a split cuts only past it); its end."""
+        with self.lock:
+            if last is not None:
+                before = read.claimed or read.start
+                if before is not None and last > before:
+                    read.page_span = last - before
+                read.claimed = max(last, read.claimed or last)
+            return read.until
 
     def _next_read(self) -> Read | None:
         """A resumed range no worker has, else a split of the largest one being read."""
@@ -169,10 +176,12 @@ class Slicer:
         """The active range with the most time left to read, its unread start and its end."""
         best: tuple[Read, datetime, datetime] | None = None
         for read in self.active:
-            low = read.claimed or read.start
+            # Only a range whose pages came back: its last one tells how far a page reaches,
+            # and a range a few pages from its end is read as soon without a probe and a cut.
+            low, span = read.claimed, read.page_span
             if id(read) in self.splitting or read.catch_up or read.until is None or low is None:
                 continue
-            if low >= read.until:
+            if low >= read.until or (span and read.until - low < PAGES_LEFT_TO_SPLIT * span):
                 continue
             if best is None or read.until - low > best[2] - best[1]:
                 best = (read, low, read.until)
@@ -180,7 +189,6 @@ class Slicer:
 
     def _split(self) -> Read | None:
         """Cut the largest active range at a record near its unread middle; the upper part."""
-        self._know_starts()
         for _ in range(MAX_PROBES):
             with self.lock:
                 while (largest := self._largest()) is None and self.splitting:
@@ -219,14 +227,3 @@ class Slicer:
             self.active.append(upper)
             self.reads.append(upper)
             return upper
-
-    def _know_starts(self) -> None:
-        """Give a range read from the list's beginning the instant of its first record."""
-        with self.probing_starts:  # one probe for all the workers that need it
-            with self.lock:
-                unknown = [r for r in self.active if r.start is None and not r.catch_up]
-            for read in unknown:
-                found = self.source.probe(None)
-                with self.lock:
-                    if found is not None and read.start is None:
-                        read.start = found[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import typing as t
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from tap_analytics.pages import WaitClock
 from tap_analytics.state import BadBookmarkError, Bookmark, parse_instant, within_clock
@@ -77,6 +77,7 @@ class Read:
     catch_up: bool = False  # read after every other: what changed while they were read
     finished: bool = False  # its last page is written
     claimed: datetime | None = None  # the last instant of the pages fetched: splits cut past it
+    page_span: timedelta | None = None  # the time its last page covered: how far a page reaches
     records: int = 0  # written so far
     start: datetime | None = field(init=False)  # `since` as an instant
 

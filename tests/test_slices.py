@@ -87,6 +87,16 @@ def read_with_slices(api: FakeAPI, cap: int, end: datetime) -> tuple[list[str], 
     return delivered, reads
 
 
+class ProbeCountingAPI(FakeAPI):
+    """A FakeAPI that counts its probes."""
+
+    probes = 0
+
+    def probe(self, since: str | None) -> tuple[str, datetime] | None:
+        self.probes += 1
+        return super().probe(since)
+
+
 def uniform(rng: random.Random, count: int) -> list[float]:
     return [rng.uniform(0, YEAR) for _ in range(count)]
 
@@ -148,6 +158,14 @@ def test_an_empty_range_is_read_once_and_not_split() -> None:
     delivered, reads = read_with_slices(api, cap=8, end=ORIGIN + timedelta(days=1))
     assert delivered == []
     assert len(reads) == 1
+
+
+def test_a_range_a_few_pages_from_its_end_is_not_split() -> None:
+    # 5 pages evenly spread: after the 2nd, 3 are left, read as soon without a probe and a cut.
+    api = ProbeCountingAPI([YEAR * i / 500 for i in range(500)], page_size=100, latency=0.02)
+    delivered, reads = read_with_slices(api, cap=8, end=ORIGIN + timedelta(seconds=YEAR))
+    assert sorted(delivered) == [r["id"] for r in api.records]
+    assert (len(reads), api.probes) == (1, 0)
 
 
 def test_a_rate_limited_run_adds_no_slice() -> None:

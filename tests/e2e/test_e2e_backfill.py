@@ -12,7 +12,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from e2ekit import CLIENT_ID, CLIENT_SECRET, COUNTS, OWN_PREFIXES, ROOT, STREAMS, embedded_postgres
+from e2ekit import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    COUNTS,
+    OWN_PREFIXES,
+    ROOT,
+    STREAMS,
+    Postgres,
+    embedded_postgres,
+)
 
 from tap_analytics.sandbox import SandboxServer
 
@@ -83,17 +92,22 @@ def windows_of(output: str, outcome: str) -> list[tuple[datetime, datetime]]:
     ]
 
 
-def loaded_rows(workdir: Path) -> dict[str, dict[str, datetime]]:
-    """Every loaded row's updated_at by id, per table, from the run's embedded PostgreSQL."""
-    with embedded_postgres(workdir / "pgdata") as postgres:
-        return {
-            table: {
-                # target-postgres stores a date-time as a timestamp without time zone, in UTC
-                key: updated.replace(tzinfo=UTC)
-                for key, updated in postgres.query(f"SELECT id, updated_at FROM analytics.{table}")  # noqa: S608
-            }
-            for table in STREAMS
+def loaded_rows(postgres: Postgres, schema: str) -> dict[str, dict[str, datetime]]:
+    """Every loaded row's updated_at by id, per table."""
+    return {
+        table: {
+            # target-postgres stores a date-time as a timestamp without time zone, in UTC
+            key: updated.replace(tzinfo=UTC)
+            for key, updated in postgres.query(f'SELECT id, updated_at FROM "{schema}".{table}')  # noqa: S608
         }
+        for table in STREAMS
+    }
+
+
+def embedded_rows(workdir: Path) -> dict[str, dict[str, datetime]]:
+    """The loaded rows in the embedded PostgreSQL `make backfill` started by default."""
+    with embedded_postgres(workdir / "pgdata") as postgres:
+        return loaded_rows(postgres, "analytics")
 
 
 def served_rows(sandbox: SandboxServer) -> dict[str, dict[str, datetime]]:
@@ -132,7 +146,7 @@ def test_backfill_loads_every_record_once_with_changes_made_while_it_runs(
     # Three windows' runs started at once on a pool of two slots: a step waited for one.
     assert "waited for a slot" in output
     # Every record once, each in its newest version, the changed ones included.
-    assert loaded_rows(workdir) == served_rows(sandbox)
+    assert embedded_rows(workdir) == served_rows(sandbox)
     assert output.count(" OK\n") == len(STREAMS)
 
     # The first window ran alone; then at most two at once; the schedule after every window.
@@ -157,7 +171,7 @@ def test_backfill_loads_every_record_once_with_changes_made_while_it_runs(
     assert again.count(" OK\n") == len(STREAMS)
     data = [e for e in sandbox.request_log() if e["path"].startswith("/v1/")]
     assert all(window_of(e["query"], sorted(bounds)) is None for e in data)
-    assert loaded_rows(workdir) == served_rows(sandbox)
+    assert embedded_rows(workdir) == served_rows(sandbox)
 
 
 def events_since(sandbox: SandboxServer) -> list[datetime]:
@@ -170,8 +184,9 @@ def events_since(sandbox: SandboxServer) -> list[datetime]:
 
 
 def test_a_failed_window_is_retried_and_rerun_alone_from_its_own_state(
-    sandbox: SandboxServer, workdir: Path
+    sandbox: SandboxServer, workdir: Path, postgres: Postgres, schema: str
 ) -> None:
+    """Into the PostgreSQL that TARGET_POSTGRES_SQLALCHEMY_URL names, not the embedded one."""
     failing = {"kind": "status", "status": 500, "path": "/v1/events", "skip": 2, "times": -1}
 
     def fail_the_second_window(line: str) -> None:
@@ -186,6 +201,8 @@ def test_a_failed_window_is_retried_and_rerun_alone_from_its_own_state(
         "BACKFILL_CONCURRENCY": "1",
         "TAP_ANALYTICS_PAGE_SIZE": "10",
         "TAP_ANALYTICS_MAX_RETRIES": "0",
+        "TARGET_POSTGRES_SQLALCHEMY_URL": postgres.sqlalchemy_url,
+        "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
     }
     code, output = backfill(sandbox, workdir, plan, fail_the_second_window)
     assert code != 0
@@ -205,4 +222,5 @@ def test_a_failed_window_is_retried_and_rerun_alone_from_its_own_state(
     assert "backfill: 2 windows, 1 already loaded" in again
     assert windows_of(again, "started") == [second]
     assert events_since(sandbox)[0] == retries[-1]
-    assert loaded_rows(workdir) == served_rows(sandbox)
+    assert loaded_rows(postgres, schema) == served_rows(sandbox)
+    assert not (workdir / "pgdata").exists()
