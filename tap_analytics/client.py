@@ -54,8 +54,8 @@ ADVICE = {
     0: "the API is failing: rerun later, or raise max_retries and backoff_factor",
 }
 
-# Parallel streams share one token, so one revocation can reject a request a few times in a
-# row (up to 5 seen with the token revoked on every 5th request); more is a server rejecting
+# A revocation rejects a request once (its next token is issued after the revocation), so a
+# request rejected more often saw as many revocations while it waited, or a server rejecting
 # this resource's requests whatever the token.
 MAX_REJECTIONS = 10
 # Requests that end without a usable answer: explained in words, not urllib3's.

@@ -13,8 +13,8 @@ from tap_analytics.state import json_type, read_state_file
 if t.TYPE_CHECKING:
     import logging
 
-MAX_FILE_MB = 64  # a state or catalog file larger than this is refused (/dev/zero never ends)
-_MAX_FILE_CHARS = MAX_FILE_MB * 2**20
+MAX_FILE_MB = 64  # MiB of a config, state or catalog file; more is refused (/dev/zero never ends)
+_MAX_FILE_BYTES = MAX_FILE_MB * 2**20
 # Members of a catalog's stream entry the SDK reads, and the JSON type each must have.
 _ENTRY_MEMBERS: dict[str, tuple[type, str]] = {
     "schema": (dict, "an object"),
@@ -26,16 +26,19 @@ _ENTRY_MEMBERS: dict[str, tuple[type, str]] = {
 
 
 def capped_text(file: t.IO[str], name: str) -> str:
-    """A file's text, refused with ValueError when larger than MAX_FILE_MB or not UTF-8."""
+    """A file's text, refused with ValueError when larger than MAX_FILE_MB MiB or not UTF-8."""
+    # Bytes, not characters: 64 Mi characters of four bytes each would be 256 MiB.
+    data = t.cast("io.BufferedReader", t.cast("io.TextIOWrapper", file).buffer).read(
+        _MAX_FILE_BYTES + 1
+    )
+    if len(data) > _MAX_FILE_BYTES:
+        msg = f"{name} is larger than {MAX_FILE_MB} MiB, the most the tap reads"
+        raise ValueError(msg)
     try:
-        text = file.read(_MAX_FILE_CHARS + 1)
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         msg = f"{name} is not UTF-8 text ({exc.reason} at byte {exc.start})"
         raise ValueError(msg) from None
-    if len(text) > _MAX_FILE_CHARS:
-        msg = f"{name} is larger than {MAX_FILE_MB} MB, the most the tap reads"
-        raise ValueError(msg)
-    return text
 
 
 def config_file_problem(path: str) -> str | None:

@@ -118,7 +118,9 @@ CONFIG_JSONSCHEMA: dict[str, t.Any] = th.PropertiesList(
         th.IntegerType(minimum=1, maximum=64),
         default=DEFAULT_MAX_PARALLEL_REQUESTS,
         title="Max parallel requests",
-        description="Most requests in flight in a run; past one a stream, slices read at once.",
+        description=(
+            "Requests in flight in a run: each running stream has one, and slices fill the rest."
+        ),
     ),
     th.Property(
         "log_metrics",

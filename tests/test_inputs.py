@@ -89,7 +89,15 @@ def test_a_file_that_never_ends_is_refused_at_the_size_cap(
         "--catalog": ["--config", str(config)],
     }
     run = run_cli(None, *argv[option], option, "/dev/zero")
-    assert_refused_before_any_request(run, sandbox, "/dev/zero", f"larger than {MAX_FILE_MB} MB")
+    assert_refused_before_any_request(run, sandbox, "/dev/zero", f"larger than {MAX_FILE_MB} MiB")
+
+
+def test_the_size_cap_counts_bytes_not_characters(sandbox: SandboxServer, tmp_path: Path) -> None:
+    # Half the cap in two-byte characters, and one more: fewer characters than the cap's bytes.
+    path = tmp_path / "state.json"
+    path.write_bytes(b'{"bookmarks": {}, "note": "' + "é".encode() * (MAX_FILE_MB * 2**19) + b'"}')
+    run = run_cli(config_for(sandbox.base_url), "--state", str(path))
+    assert_refused_before_any_request(run, sandbox, str(path), f"larger than {MAX_FILE_MB} MiB")
 
 
 def test_a_state_file_that_is_not_utf8_is_one_line(sandbox: SandboxServer, tmp_path: Path) -> None:
