@@ -9,6 +9,8 @@ from http import HTTPStatus
 
 from tap_analytics.retry import MAX_RETRY_AFTER, retry_after_seconds
 
+ALONE_POLL_SECONDS = 0.005  # between looks for a window's last requests answered
+
 if t.TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -27,7 +29,10 @@ class Throttle:
     """Holds every request back while the rate-limit window has no room, or a Retry-After runs."""
 
     # The window's room is what the last answer said was left, less the requests sent since
-    # and not answered yet: every stream and slice shares it, so none draws a 429.
+    # and not answered yet: every stream and slice shares it, so none draws a 429. Those in
+    # flight may have been counted in that answer already: once the room is spent and every
+    # request is answered, while the last answer said some was left, one request goes alone,
+    # and its answer says exactly what is left (else a window ends that many requests short).
 
     def __init__(
         self,
@@ -43,6 +48,8 @@ class Throttle:
         self._room: float | None = None  # requests the window still allows; None: not known
         self._window_ends = 0.0
         self._in_flight = 0  # sent and not answered (a request that raised stays counted)
+        self._said_left: float = 0  # what the last answer said the window had left
+        self._alone = False  # the last request sent went out with none in flight
         self.met_limit = False  # the API's rate limit held a request back in this run
 
     def wait(self) -> None:
@@ -53,15 +60,19 @@ class Throttle:
                 if now >= self._window_ends:
                     self._room = None  # a new window: the next answer says what it allows
                 delay = self._resume_at - now
-                if delay <= 0 and (self._room is None or self._room >= 1):
+                alone = self._in_flight == 0 and self._said_left >= 1
+                if delay <= 0 and (self._room is None or self._room >= 1 or alone):
                     if self._room is not None:
                         self._room -= 1
+                    self._alone = self._in_flight == 0
                     # Bounded: a request that raised is never answered, and must not hold the
                     # run back for ever; at most `concurrency` can really be in flight.
                     self._in_flight = min(self._in_flight + 1, self._concurrency)
                     return
                 if delay <= 0:
                     delay = self._window_ends - now
+                    if self._said_left >= 1:  # a request may go alone once none is in flight
+                        delay = min(delay, ALONE_POLL_SECONDS)
                 self.met_limit = True
             self._sleep(delay)
 
@@ -77,11 +88,12 @@ class Throttle:
             now = self._now()
             if remaining is not None and reset is not None:
                 room = remaining - self._in_flight  # those in flight take from it
+                exact = self._alone and self._in_flight == 0  # none sent beside it
                 if self._room is None or now >= self._window_ends:
                     self._window_ends = now + min(max(reset, 0.0), MAX_RETRY_AFTER)
-                else:  # answers come back out of order: the least room is the latest
+                elif not exact:  # answers come back out of order: the least room is the latest
                     room = min(room, self._room)
-                self._room = room
+                self._room, self._said_left = room, remaining
             if pause:
                 self._resume_at = max(self._resume_at, now + pause)
                 self.met_limit = True

@@ -73,6 +73,24 @@ def test_requests_in_flight_take_from_what_the_window_allows() -> None:
     assert clock.time == 1002.0
 
 
+def test_once_every_request_is_answered_one_goes_alone_to_learn_what_is_left() -> None:
+    clock = FakeClock()
+    throttle = Throttle(concurrency=4, now=clock.now, sleep=clock.sleep)
+    for _ in range(4):
+        throttle.wait()
+    left = {"X-RateLimit-Remaining": "2", "X-RateLimit-Reset": "2"}
+    for _ in range(4):  # the API had counted all four when it answered each
+        throttle.observe(answer(HTTPStatus.OK, **left))
+    throttle.wait()  # answers given with others in flight say too little: one goes alone
+    assert clock.time == 1000.0
+    throttle.observe(answer(HTTPStatus.OK, **{**left, "X-RateLimit-Remaining": "1"}))
+    throttle.wait()  # the answer to a request alone says exactly what is left
+    assert clock.time == 1000.0
+    throttle.observe(answer(HTTPStatus.OK, **{**left, "X-RateLimit-Remaining": "0"}))
+    throttle.wait()
+    assert clock.time == 1002.0
+
+
 def test_a_429_pauses_every_stream(sandbox):
     retry_after = 1
     sandbox.add_fault(
