@@ -70,14 +70,20 @@ def _config_text(path: str) -> str:
     raise ValueError(msg)
 
 
+def _given_text(file: t.IO[str], name: str, error: type[Exception], remedy: str) -> str:
+    """A --state or --catalog file's text; `error` naming the file, the problem and `remedy`."""
+    try:
+        return capped_text(file, name)
+    except ValueError as exc:
+        msg = f"{exc}: {remedy}"
+        raise error(msg) from None
+
+
 def checked_state_file(state_file: t.IO[str], logger: logging.Logger) -> t.IO[str]:
     """The state a --state file holds, as a file; InvalidStateError if it cannot be resumed."""
     name = getattr(state_file, "name", "the state file")
-    try:
-        text = capped_text(state_file, name)
-    except ValueError as exc:
-        msg = f"{exc}. Give the tap its last STATE, or remove --state to start from start_date"
-        raise InvalidStateError(msg) from None
+    remedy = "give the tap its last STATE, or remove --state to start from start_date"
+    text = _given_text(state_file, name, InvalidStateError, remedy)
     state, note = read_state_file(text, name)
     if note:
         logger.info("%s", note)
@@ -88,11 +94,7 @@ def checked_catalog_file(catalog_file: t.IO[str]) -> t.IO[str]:
     """The catalog a --catalog file holds, as a file; InvalidCatalogError if it cannot be used."""
     name = getattr(catalog_file, "name", "the catalog file")
     remedy = "write one with --discover, or remove --catalog to sync every stream"
-    try:
-        text = capped_text(catalog_file, name)
-    except ValueError as exc:
-        msg = f"{exc}: {remedy}"
-        raise InvalidCatalogError(msg) from None
+    text = _given_text(catalog_file, name, InvalidCatalogError, remedy)
     if not text.strip():
         msg = f"{name} is empty: {remedy}"
         raise InvalidCatalogError(msg)

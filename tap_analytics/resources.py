@@ -15,7 +15,7 @@ import jsonschema
 
 from tap_analytics.evolution import CONTRACT_JSONSCHEMA
 from tap_analytics.retry import RetryPolicy
-from tap_analytics.state import BadBookmarkError, parse_instant
+from tap_analytics.state import BadBookmarkError, json_type, parse_instant
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -290,6 +290,12 @@ def declare(
     declared = {item["name"]: merge(package_defaults, item) for item in builtins}
     user_base = merge(package_defaults, user_defaults or {})
     seen: set[str] = set()
+    if user_resources is not None and not isinstance(user_resources, list):
+        msg = (
+            f"Setting 'resources' is a JSON {json_type(user_resources)}, not a list: give a "
+            "list of resource declarations, one object each"
+        )
+        raise DeclarationError(msg)
     for index, item in enumerate(user_resources or []):
         label = item.get("name") if isinstance(item, dict) else None
         where = f"resources[{index}]" + (f" ('{label}')" if label else "")

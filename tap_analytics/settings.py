@@ -21,6 +21,7 @@ DEFAULT_PAGE_SIZE = 100
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_BACKOFF_FACTOR = 2.0
 DEFAULT_REQUEST_TIMEOUT = 30.0
+MAX_REQUEST_TIMEOUT = 86400  # a day; far larger overflows the clocks a request's deadline uses
 DEFAULT_MAX_PARALLEL_STREAMS = 4
 DEFAULT_MAX_PARALLEL_REQUESTS = 1  # slices off by default: see docs/performance.md
 TOKEN_PATH = "/oauth/v1/token"  # noqa: S105 - a URL path, not a secret
@@ -83,7 +84,7 @@ CONFIG_JSONSCHEMA: dict[str, t.Any] = th.PropertiesList(
     ),
     th.Property(
         "request_timeout",
-        th.NumberType(exclusive_minimum=0),
+        th.NumberType(exclusive_minimum=0, maximum=MAX_REQUEST_TIMEOUT),
         default=DEFAULT_REQUEST_TIMEOUT,
         title="Request timeout",
         description=(

@@ -7,7 +7,7 @@ import typing as t
 
 import pytest
 
-from tapkit import catalog_selecting, config_for, run_cli
+from tapkit import Run, catalog_selecting, config_for, run_cli
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
@@ -30,6 +30,18 @@ def full_table_catalog(config: dict[str, t.Any], how: str) -> dict[str, t.Any]:
     return catalog
 
 
+def run_from_bookmark(
+    config: dict[str, t.Any], catalog: dict[str, t.Any], bookmark: str, tmp_path: Path
+) -> Run:
+    """A run of `catalog` (as a file) from a state whose customers bookmark is `bookmark`."""
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(catalog))
+    entry = {"replication_key": "updated_at", "replication_key_value": bookmark}
+    run = run_cli(config, "--catalog", str(path), state={"bookmarks": {"customers": entry}})
+    assert run.returncode == 0, run.stderr
+    return run
+
+
 @pytest.mark.parametrize(
     "how", ["replication_method", "replication-method", "forced-replication-method"]
 )
@@ -40,15 +52,7 @@ def test_full_table_in_the_catalog_reads_every_record_between_versions(
     records = sandbox.records("customers")
     bookmark, start = records[780]["updated_at"], records[500]["updated_at"]
     config = config_for(sandbox.base_url, start_date=start)
-    path = tmp_path / "catalog.json"
-    path.write_text(json.dumps(full_table_catalog(config, how)))
-    state = {
-        "bookmarks": {
-            "customers": {"replication_key": "updated_at", "replication_key_value": bookmark}
-        }
-    }
-    run = run_cli(config, "--catalog", str(path), state=state)
-    assert run.returncode == 0, run.stderr
+    run = run_from_bookmark(config, full_table_catalog(config, how), bookmark, tmp_path)
     # Every record, from the start: neither the bookmark nor start_date filters a full read.
     assert run.ids("customers") == [r["id"] for r in records]
     sent = [r["query"] for r in sandbox.request_log() if r["path"] == "/v1/customers"]
@@ -75,14 +79,7 @@ def test_without_full_table_the_same_state_resumes_from_its_bookmark(
     records = sandbox.records("customers")
     bookmark = records[780]["updated_at"]
     config = config_for(sandbox.base_url)
-    path = tmp_path / "catalog.json"
-    path.write_text(json.dumps(catalog_selecting(config, {"customers"})))
-    state = {
-        "bookmarks": {
-            "customers": {"replication_key": "updated_at", "replication_key_value": bookmark}
-        }
-    }
-    run = run_cli(config, "--catalog", str(path), state=state)
-    assert run.returncode == 0, run.stderr
+    catalog = catalog_selecting(config, {"customers"})
+    run = run_from_bookmark(config, catalog, bookmark, tmp_path)
     assert len(run.ids("customers")) < COUNT
     assert "ACTIVATE_VERSION" not in {m["type"] for m in run.messages}

@@ -7,7 +7,9 @@ from datetime import datetime
 
 import pytest
 
+from tap_analytics.state import parse_instant
 from tap_analytics.sync import STATE_EVERY
+from tap_analytics.sync_state import MAX_TIED_IDS, Position
 from tapkit import Run, api_ids, config_for, run_tap
 
 STREAMS = ("customers", "sessions", "events", "campaigns")
@@ -152,3 +154,19 @@ def test_a_run_cut_anywhere_resumes_with_nothing_lost(sandbox_factory, fraction)
     ids, reread = resume_after_cut(sandbox, full, int(len(full.messages) * fraction))
     assert ids == {(s, r["id"]) for s in STREAMS for r in sandbox.records(s)}
     assert reread <= STATE_EVERY + 30  # a checkpoint's worth, plus a page
+
+
+@pytest.mark.parametrize("tied", [MAX_TIED_IDS, MAX_TIED_IDS + 1])
+def test_at_most_1000_keys_at_the_bookmark_are_kept(tied: int) -> None:
+    instant = "2024-05-01T10:00:00Z"
+    records = [{"id": f"r{index}", "updated_at": instant} for index in range(tied)]
+    position = Position()
+    for start in range(0, tied, 100):  # page by page, as a read delivers them
+        page = records[start : start + 100]
+        instants = [parse_instant(instant, what="updated_at")] * len(page)
+        position.advance(page, [instant] * len(page), instants, ("id",))
+    # Past the cap none are kept: the state has no keys_at_bookmark, and the next run sends
+    # the tied records again, as a state without keys does above.
+    expected = None if tied > MAX_TIED_IDS else [r["id"] for r in records]
+    assert position.keys == expected
+    assert MAX_TIED_IDS == 1000  # the number docs/api.md states

@@ -25,6 +25,9 @@ BAD_SETTINGS = [
     ({"max_retries": -1}, "max_retries"),
     ({"request_timeout": 0}, "request_timeout"),
     ({"backoff_factor": "fast"}, "backoff_factor"),
+    ({"request_timeout": 1e10}, "request_timeout"),
+    ({"resources": 5}, "resources"),
+    ({"resource_defaults": 5}, "resource_defaults"),
 ]
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tap_analytics.state import BadBookmarkError, parse_instant
+from tap_analytics.state import BadBookmarkError, parse_instant, within_clock
 from tapkit import config_for, run_cli, run_tap
 
 ACCEPTED = {
@@ -97,3 +97,10 @@ def test_a_bookmark_later_than_now_is_a_warning_naming_stream_and_bookmark(sandb
     assert any("stream 'events'" in w and future in w and "later than now" in w for w in warnings)
     assert not any("stream 'customers'" in w for w in warnings)
     assert run.records.get("events", []) == []
+
+
+def test_a_bookmark_may_lead_the_clock_by_5_minutes_not_more() -> None:
+    now = datetime.now(UTC)
+    # A minute of margin each side, so that the time the test takes does not matter.
+    instants = [now, now + timedelta(minutes=4), now + timedelta(minutes=6)]
+    assert within_clock(instants) == 2
