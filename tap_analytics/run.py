@@ -18,6 +18,9 @@ class RequestSlots:
     def __init__(self, cap: int) -> None:
         """Allow `cap` requests in flight across the run (a stream's first is never held)."""
         self.cap = cap
+        # Pages that slices requested, queued or are writing, across the run's streams: a slot's
+        # worth, so that memory stays flat however many streams are sliced.
+        self.pages = threading.Semaphore(max(cap, 1))
         self._taken = 0
         self._unstarted = 0  # streams to come: a slot is kept for each
         self._lock = threading.Lock()

@@ -10,7 +10,7 @@ from tap_analytics.pages import Page, WaitClock
 from tap_analytics.sync_state import Read, spelled
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Generator, Iterator
     from datetime import datetime
 
     from tap_analytics.run import RequestSlots
@@ -66,11 +66,13 @@ class Slicer:
         self.splittable = True  # false once a split found nothing worth splitting
         self.cancelled = threading.Event()
         self.items: queue.Queue[Item] = queue.Queue()
-        # Pages requested, queued or being written: a slot's worth at most, so that memory
-        # stays flat and fewer requests go out when writing is the bottleneck.
-        self.room = threading.Semaphore(max(slots.cap, 1))
+        # Pages requested, queued or being written, shared by every sliced stream: fewer
+        # requests go out when writing is the bottleneck.
+        self.room = slots.pages
+        self.held = 0  # of the room, by this slicer: given back when it ends, however it ends
+        self.holding = threading.Lock()
 
-    def pages(self, reads: list[Read]) -> Iterator[tuple[Read, Page | None]]:
+    def pages(self, reads: list[Read]) -> Generator[tuple[Read, Page | None]]:
         """Yield (read, page) as pages come, (read, None) as a read finishes."""
         self.waiting = list(reads)
         workers, pages = self._start_worker(required=True), 0
@@ -98,9 +100,9 @@ class Slicer:
                         self.active.remove(read)
                 yield read, content
                 if isinstance(content, Page):
-                    self.room.release()  # written
+                    self._give_room()  # written
         finally:
-            self.cancelled.set()  # the workers stop at their next page
+            self._cancel()
 
     def _start_worker(self, *, required: bool) -> int:
         """Start a worker thread; return 1 (it gives its slot back when it ends)."""
@@ -121,8 +123,28 @@ class Slicer:
         """Wait for room for one more page; False once the slicer is cancelled."""
         while not self.cancelled.is_set():
             if self.room.acquire(timeout=0.1):
+                with self.holding:
+                    if self.cancelled.is_set():
+                        self.room.release()
+                        return False
+                    self.held += 1
                 return True
         return False
+
+    def _give_room(self) -> None:
+        """Give back the room of a page written or not fetched (once the slicer ended: done)."""
+        with self.holding:
+            if self.held:
+                self.held -= 1
+                self.room.release()
+
+    def _cancel(self) -> None:
+        """Stop the workers at their next page; give back the room of pages never written."""
+        with self.holding:
+            self.cancelled.set()
+            for _ in range(self.held):
+                self.room.release()
+            self.held = 0
 
     def _work(self) -> None:
         """Read ranges until none is left to take or split."""
@@ -133,7 +155,7 @@ class Slicer:
                 while self._make_room():
                     page = next(pages, None)
                     if page is None:
-                        self.room.release()
+                        self._give_room()
                         break
                     last = self.source.last_instant(page)
                     until = self._claim(read, last)

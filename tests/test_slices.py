@@ -68,12 +68,14 @@ class FakeAPI:
         return parse_instant(page.records[-1]["updated_at"], what="") if page.records else None
 
 
-def read_with_slices(api: FakeAPI, cap: int, end: datetime) -> tuple[list[str], list[Read]]:
+def read_with_slices(
+    api: FakeAPI, cap: int, end: datetime, slots: RequestSlots | None = None
+) -> tuple[list[str], list[Read]]:
     """Read [start of list, end) as the record loop does: cut each page at its read's end."""
     reads = [Read(None, end)]
     lock = threading.Lock()
     delivered: list[str] = []
-    slicer = Slicer(api, RequestSlots(cap), lock, reads)
+    slicer = Slicer(api, slots or RequestSlots(cap), lock, reads)
     for read, page in slicer.pages(list(reads)):
         if page is None:
             continue
@@ -166,6 +168,23 @@ def test_a_range_a_few_pages_from_its_end_is_not_split() -> None:
     delivered, reads = read_with_slices(api, cap=8, end=ORIGIN + timedelta(seconds=YEAR))
     assert sorted(delivered) == [r["id"] for r in api.records]
     assert (len(reads), api.probes) == (1, 0)
+
+
+def test_sliced_streams_share_their_pages_in_hand_and_an_early_end_gives_its_share_back() -> None:
+    slots = RequestSlots(4)
+    end = ORIGIN + timedelta(seconds=YEAR)
+    streams = [FakeAPI(uniform(random.Random(seed), 2000), page_size=10) for seed in (1, 2)]
+    reads = [Read(None, end)]
+    first = Slicer(streams[0], slots, threading.Lock(), reads).pages(list(reads))
+    next(first)  # a page in hand, not written yet: room the other stream's slices lack
+    free = sum(slots.pages.acquire(blocking=False) for _ in range(4))
+    for _ in range(free):
+        slots.pages.release()
+    assert free <= 3
+    first.close()  # the stream ends early (it failed, or the run stops)
+    delivered, _ = read_with_slices(streams[1], 4, end, slots)
+    assert sorted(delivered) == [r["id"] for r in streams[1].records]
+    assert sum(slots.pages.acquire(blocking=False) for _ in range(5)) == 4
 
 
 def test_a_rate_limited_run_adds_no_slice() -> None:
