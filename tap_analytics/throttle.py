@@ -94,6 +94,11 @@ class Throttle:
                 elif not exact:  # answers come back out of order: the least room is the latest
                     room = min(room, self._room)
                 self._room, self._said_left = room, remaining
+                # The requests in flight, at this answer's pace, would spend what the window
+                # has left before it resets: the limit bounds the run (slices would cost it).
+                took = response.elapsed.total_seconds()
+                if took > 0 and (self._in_flight + 1) / took * reset >= remaining:
+                    self.met_limit = True
             if pause:
                 self._resume_at = max(self._resume_at, now + pause)
                 self.met_limit = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import functools
 from http import HTTPStatus
 from unittest import mock
@@ -135,4 +136,17 @@ def test_the_throttle_says_once_the_limit_has_held_a_request_back() -> None:
     throttle.wait()
     assert not throttle.met_limit  # room was left
     throttle.wait()
+    assert throttle.met_limit
+
+
+def test_the_throttle_says_so_once_the_requests_in_flight_would_spend_the_window() -> None:
+    throttle = Throttle(concurrency=4)
+    for _ in range(4):
+        throttle.wait()
+    late = answer(HTTPStatus.OK, **{"X-RateLimit-Remaining": "1000", "X-RateLimit-Reset": "1"})
+    late.elapsed = dt.timedelta(seconds=0.05)  # 4 in flight: 80 a second
+    throttle.observe(late)
+    assert not throttle.met_limit
+    late.headers["X-RateLimit-Remaining"] = "60"
+    throttle.observe(late)
     assert throttle.met_limit
