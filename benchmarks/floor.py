@@ -127,7 +127,8 @@ def sync_stream(client: Client, output: Output, stream: str) -> tuple[int, int]:
     first = f"{client.base_url}/v1/{stream}?limit={client.config.get('page_size', PAGE_SIZE)}"
     url = first
     records = pages = since_state = 0
-    bookmark, tied = None, []  # tied: the ids at the bookmark (None: more than MAX_TIED)
+    bookmark: str | None = None
+    tied: list[str] | None = []  # the ids at the bookmark; None: more than MAX_TIED
     while True:
         page = client.get_page(url)
         pages += 1
