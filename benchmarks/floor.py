@@ -29,6 +29,7 @@ import requests
 STREAMS = ("customers", "sessions", "events", "campaigns")
 PAGE_SIZE = 100
 STATE_EVERY = 1000  # records between STATE lines, as the tap writes them
+MAX_TIED = 1000  # ids kept of the records at the bookmark, as the tap keeps them
 TIMEOUT = 60
 UNAUTHORIZED = 401
 decode = msgspec.json.decode
@@ -80,7 +81,7 @@ class Output:
         """Write to this process's stdout."""
         self.out = sys.stdout.buffer
         self.lock = threading.Lock()
-        self.bookmarks: dict[str, dict[str, str]] = {}
+        self.bookmarks: dict[str, dict[str, Any]] = {}
 
     def schema(self, stream: str) -> None:
         """Write the stream's SCHEMA line (a minimal schema: the floor checks nothing)."""
@@ -99,7 +100,7 @@ class Output:
         with self.lock:
             self.out.write(lines)
 
-    def state(self, stream: str, bookmark: str | None) -> None:
+    def state(self, stream: str, bookmark: str | None, tied: list[str] | None) -> None:
         """Move a stream's bookmark, write STATE and flush, so state never leads data."""
         with self.lock:
             if bookmark is not None:
@@ -107,6 +108,8 @@ class Output:
                     "replication_key": "updated_at",
                     "replication_key_value": bookmark,
                 }
+                if tied is not None:  # as the tap keeps them: skipped by the next run
+                    self.bookmarks[stream]["keys_at_bookmark"] = tied
             self.out.write(encode({"type": "STATE", "value": {"bookmarks": self.bookmarks}}))
             self.out.write(b"\n")
             self.out.flush()
@@ -124,7 +127,8 @@ def sync_stream(client: Client, output: Output, stream: str) -> tuple[int, int]:
     first = f"{client.base_url}/v1/{stream}?limit={client.config.get('page_size', PAGE_SIZE)}"
     url = first
     records = pages = since_state = 0
-    bookmark = None
+    bookmark: str | None = None
+    tied: list[str] | None = []  # the ids at the bookmark; None: more than MAX_TIED
     while True:
         page = client.get_page(url)
         pages += 1
@@ -145,15 +149,23 @@ def sync_stream(client: Client, output: Output, stream: str) -> tuple[int, int]:
                 )
             )
             # Records come sorted by (updated_at, id): the last one holds the bookmark.
-            bookmark = data[-1]["updated_at"]
+            last = data[-1]["updated_at"]
+            if last != bookmark:
+                bookmark, tied = last, []
+            tied_from = len(data) - 1
+            while tied_from and data[tied_from - 1]["updated_at"] == last:
+                tied_from -= 1
+            if tied is not None:
+                tied += [r["id"] for r in data[tied_from:]]
+                tied = tied if len(tied) <= MAX_TIED else None
             records += len(data)
             since_state += len(data)
         cursor = next_cursor(page)
         if not cursor:
-            output.state(stream, bookmark)
+            output.state(stream, bookmark, tied)
             return records, pages
         if since_state >= STATE_EVERY:
-            output.state(stream, bookmark)
+            output.state(stream, bookmark, tied)
             since_state = 0
         url = f"{first}&after={quote(cursor, safe='')}"
 
