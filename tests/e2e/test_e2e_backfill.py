@@ -7,10 +7,12 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 import typing as t
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psutil
 import pytest
 from e2ekit import (
     CLIENT_ID,
@@ -31,6 +33,8 @@ if t.TYPE_CHECKING:
 # Several Meltano jobs and Dagster processes a test (minutes): in `make test-full`.
 pytestmark = [pytest.mark.e2e, pytest.mark.full]
 START, END = "2024-01-01T00:00:00Z", "2024-10-01T00:00:00Z"  # the default plan's bounds
+HANG_BOUND = 600  # seconds: a hang detector, not a timing assertion
+POLL = 0.05
 WINDOW_LINE = re.compile(r"window (\S+) \.\. (\S+): (started|loaded|FAILED)")
 
 
@@ -222,3 +226,83 @@ def test_a_failed_window_is_retried_and_rerun_alone_from_its_own_state(
     assert events_since(sandbox)[0] == retries[-1]
     assert loaded_rows(postgres, schema) == served_rows(sandbox)
     assert not (workdir / "pgdata").exists()
+
+
+def running_taps() -> list[psutil.Process]:
+    """The `tap-analytics` processes under this test (under `make backfill`), not meltano's."""
+    taps = []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            command = process.cmdline()[:2]  # the interpreter and the script it runs
+        except psutil.NoSuchProcess:
+            continue
+        if any(Path(part).name == "tap-analytics" for part in command):
+            taps.append(process)
+    return taps
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    """Poll until `condition` holds; fail when it never does (a hang, not a timing claim)."""
+    deadline = time.monotonic() + HANG_BOUND
+    while not condition():
+        assert time.monotonic() < deadline, f"still waiting for {what}"
+        time.sleep(POLL)
+
+
+def test_a_window_killed_mid_run_is_retried_from_its_own_state(
+    workdir: Path, postgres: Postgres, schema: str
+) -> None:
+    """kill -9 of the second window's tap while it reads events; Dagster's retry resumes."""
+    # Enough events that the second window's tap checkpoints (STATE every 1,000 records) before
+    # its 13th page of 100, which hangs: the kill finds a saved bookmark inside the window.
+    pages_before_hang = 12
+    hang = {"kind": "hang", "path": "/v1/events", "skip": pages_before_hang, "times": 1}
+    killed: list[int] = []
+
+    with SandboxServer(counts={**COUNTS, "events": 4000}) as sandbox:
+
+        def hung_events() -> bool:
+            events = [e for e in sandbox.request_log() if e["path"] == "/v1/events"]
+            return len(events) > pages_before_hang
+
+        def kill_the_second_windows_tap(line: str) -> None:
+            """When the first window is loaded, hang the second's events and kill its tap."""
+            print(line, end="")
+            if ": loaded" not in line or killed:
+                return
+            sandbox.clear_request_log()
+            sandbox.add_fault(hang)
+            wait_for(hung_events, "the second window's hung events request")
+            # Records and STATE leave the tap together at checkpoints, and it is blocked in
+            # a request: the kill cuts no line, so the target ends on the last whole STATE.
+            (tap,) = running_taps()
+            tap.kill()
+            tap.wait(HANG_BOUND)
+            killed.append(tap.pid)
+            sandbox.clear_faults()
+
+        plan = {
+            "BACKFILL_WINDOWS": "2",
+            "BACKFILL_CONCURRENCY": "1",
+            "TAP_ANALYTICS_PAGE_SIZE": "100",
+            "TARGET_POSTGRES_SQLALCHEMY_URL": postgres.sqlalchemy_url,
+            "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
+        }
+        code, output = backfill(sandbox, workdir, plan, kill_the_second_windows_tap)
+        assert code == 0, output[-3000:]
+        assert len(killed) == 1
+        first, second = windows_of(output, "started")
+        assert windows_of(output, "loaded") == [first, second]
+        once, twice = (line for line in output.splitlines() if ": loaded in " in line)
+        assert "(1 attempt," in once
+        assert "(2 attempts," in twice
+        # The retry read events from the bookmark the killed run's STATE left in Meltano.
+        killed_read, retry, *schedule = events_since(sandbox)
+        assert killed_read == second[0]
+        assert second[0] < retry < second[1]
+        assert schedule
+        assert all(since >= second[1] for since in schedule)
+        assert "schedule: meltano run done" in output
+        # Every record once, in its newest version.
+        assert output.count(" OK\n") == len(STREAMS)
+        assert loaded_rows(postgres, schema) == served_rows(sandbox)
