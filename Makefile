@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The Dagster code location's own environment (orchestrate/requirements.txt): never the tap's.
+ORCHESTRATE := orchestrate/.venv
+ORCHESTRATE_STAMP := $(ORCHESTRATE)/.installed
 
 SDK_NEXT := .venv-sdk-next
 
@@ -35,7 +38,7 @@ test: lint
 
 # What `make test` leaves out: the slowest cases, the benchmark harness's tests, and every tap
 # test again with streams (and, where the tap has the setting, requests) one at a time.
-test-full: $(STAMP)
+test-full: $(STAMP) $(ORCHESTRATE_STAMP)  # built once, before tests run make backfill side by side
 	$(PYTEST) -m "full or bench"
 	$(PYTEST) --max-parallel-streams 1 --max-parallel-requests 1 \
 		-m "not e2e and not sandbox and not full and not bench"
@@ -89,9 +92,6 @@ matrix:
 settings-copies: $(STAMP)
 	$(BIN)/python scripts/settings_copies.py
 
-# The Dagster code location's own environment (orchestrate/requirements.txt): never the tap's.
-ORCHESTRATE := orchestrate/.venv
-ORCHESTRATE_STAMP := $(ORCHESTRATE)/.installed
 
 .PHONY: backfill lint-orchestrate
 

@@ -34,6 +34,7 @@ from e2ekit import (
     Postgres,
     base_env,
     embedded_postgres,
+    project_lock,
     sandbox_process,
 )
 
@@ -141,7 +142,8 @@ def backfill() -> int:
         say(f"backfill: API {base_url}")
         settings.setdefault("TARGET_POSTGRES_SQLALCHEMY_URL", postgres.sqlalchemy_url)
         env.update({**settings, "PATH": f"{BIN}{os.pathsep}{env['PATH']}"})
-        exit_code = orchestrate(env)
+        with project_lock():  # no other Meltano command of this project beside the windows'
+            exit_code = orchestrate(env)
         agree = check(postgres, schema, api_counts(base_url))
     say(f"\nbackfill: finished in {time.monotonic() - started:.1f} s")
     if exit_code == 0 and not agree:
