@@ -102,13 +102,6 @@ class Bookmark:
         if self.instant is None or instant > self.instant:
             self.value, self.instant = t.cast("str", value), instant
 
-    def advance_to_latest(self, values: list[t.Any], instants: list[datetime]) -> None:
-        """Move forward to the latest of a page's values, given their parsed instants."""
-        if instants:
-            latest = max(range(len(instants)), key=instants.__getitem__)  # the first of ties
-            if self.instant is None or instants[latest] > self.instant:
-                self.value, self.instant = values[latest], instants[latest]
-
 
 def clock_limit() -> datetime:
     """The latest instant a bookmark may hold now: this machine's clock plus CLOCK_TOLERANCE."""

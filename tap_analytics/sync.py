@@ -609,14 +609,13 @@ class AnalyticsStream(ResourceStream):
 
 def step_back(instants: list[datetime], floor: datetime | None) -> int | None:
     """The index of the first instant earlier than the one before it (or than `floor`)."""
-    previous = instants[:-1] if floor is None else [floor, *instants[:-1]]
-    following = instants[1:] if floor is None else instants
-    if all(map(operator.le, previous, following)):
+    chain = instants if floor is None else [floor, *instants]
+    if all(map(operator.le, chain, chain[1:])):  # the usual page: one pass in C
         return None
-    offset = 0 if floor is not None else 1
-    return next(i for i, (a, b) in enumerate(zip(previous, following, strict=True)) if a > b) + (
-        offset
+    after = next(
+        i for i, pair in enumerate(itertools.pairwise(chain), start=1) if pair[0] > pair[1]
     )
+    return after if floor is None else after - 1  # an index of `instants`, not of `chain`
 
 
 @dataclass

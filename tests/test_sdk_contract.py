@@ -180,7 +180,7 @@ SYNC_RECORDS_DUTIES = {
     "self._process_record": "only feeds child streams: none",
     "self.state_manager": "only logs sort errors: bookmarks compare instants instead",
     "self._write_record_message": "_page_lines verbatim, else _encode a record at a time",
-    "self._increment_stream_state": "Bookmark.advance_to_latest per written part",
+    "self._increment_stream_state": "Position.advance per written part",
     "self.STATE_MSG_FREQUENCY": "STATE_EVERY",
     "self._write_state_message": "_checkpoint writes STATE with the records",
     "self._finalize_state": "_checkpoint(final=True)",
