@@ -12,6 +12,7 @@ from typing_extensions import override
 
 from tap_analytics.errors import BadPageError
 from tap_analytics.redact import quoted
+from tap_analytics.state import json_type
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
@@ -31,12 +32,6 @@ def dig(document: object, dotted_path: str) -> object:
             return None
         value = value.get(key)
     return value
-
-
-def kind_of(value: object) -> str:
-    """Name a JSON value's type for a message."""
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
-    return names.get(type(value), "a number")
 
 
 class CursorPaginator(BaseAPIPaginator[str | None]):
@@ -73,13 +68,13 @@ class CursorPaginator(BaseAPIPaginator[str | None]):
         for depth, key in enumerate(keys, start=1):
             where = ".".join(keys[: depth - 1]) or "the page"
             if not isinstance(value, dict):
-                self._fail(response, f"'{where}' is {kind_of(value)}, not an object")
+                self._fail(response, f"'{where}' is a JSON {json_type(value)}, not an object")
             value = value.get(key)
             if value is None and (depth < len(keys) or len(keys) == 1):
                 return None  # a missing or null parent of the cursor: the last page
         if isinstance(value, str) and value:
             return value
-        found = "missing" if value is None else f"{kind_of(value)} ({quoted(repr(value))})"
+        found = "missing" if value is None else f"a JSON {json_type(value)} ({quoted(repr(value))})"
         self._fail(response, f"the next cursor '{self._cursor_path}' is {found}")
         return None  # unreachable: _fail raises
 

@@ -44,9 +44,9 @@ def failure_line(run: Run, sandbox: SandboxServer) -> str:
 # 1. Only the documented last-page shapes end a list.
 
 PAGING_SHAPES = {
-    "next is the cursor itself": ({"next": "{after}"}, "'paging.next' is a string"),
-    "after is empty": ({"next": {"after": "", "link": "{link}"}}, "is a string ('')"),
-    "paging is a list": ([{"next": {"after": "{after}"}}], "'paging' is an array"),
+    "next is the cursor itself": ({"next": "{after}"}, "'paging.next' is a JSON string"),
+    "after is empty": ({"next": {"after": "", "link": "{link}"}}, "is a JSON string ('')"),
+    "paging is a list": ([{"next": {"after": "{after}"}}], "'paging' is a JSON array"),
     "next has only a link": ({"next": {"link": "{link}"}}, "'paging.next.after' is missing"),
 }
 
