@@ -65,7 +65,7 @@ class ClientCredentialsAuth(requests.auth.AuthBase):
         self._scope = scope
         self._timeout = timeout
         self._retry = retry
-        self._session = bounded(session or requests.Session())
+        self._session = bounded(session or requests.Session(), 1)
         self._lock = threading.Lock()
         self._token: str | None = None
         self._token_served = False  # whether the API accepted the current token yet

@@ -90,7 +90,7 @@ class ResourceStream(RESTStream[str | None]):
         self._bodies: weakref.WeakKeyDictionary[requests.Response, object] = (
             weakref.WeakKeyDictionary()
         )
-        bounded(self.requests_session)
+        bounded(self.requests_session, run.slots.cap)
 
     @property
     @override

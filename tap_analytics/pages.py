@@ -79,7 +79,10 @@ def fetched_pages(
             if isinstance(paginator, CursorPaginator):
                 paginator.check_progress(response)  # a page of records read before is not good
             yield page  # a page is good even when its cursor is not
+            # Not held through the next request: a slice's pages wait in a queue meanwhile.
+            del page
             paginator.advance(response)
+            del response
             if paginator.finished:
                 return
 

@@ -21,6 +21,7 @@ if t.TYPE_CHECKING:
 
 # Empty pages in a row, each with a next cursor, after which a list is taken to never end.
 MAX_EMPTY_PAGES = 100
+RECENT_PAGES = 100  # pages whose cursors and keys are kept: a loop within them is met at once
 REPORT = "report it to the API provider"
 
 
@@ -32,6 +33,34 @@ def dig(document: object, dotted_path: str) -> object:
             return None
         value = value.get(key)
     return value
+
+
+class Repeats:
+    """Tells whether a value came before in a sequence, in bounded memory.
+
+    The last RECENT_PAGES values are kept, so a loop among them is met on its first repeat.
+    A longer loop is met by Brent's cycle check: an anchor value, moved to the newest at
+    every power of two, is met again within twice the loop's length (a list of 10,000,000
+    pages must not keep 10,000,000 cursors).
+    """
+
+    def __init__(self) -> None:
+        """Remember nothing yet."""
+        self._recent: dict[t.Hashable, None] = {}  # in arrival order
+        self._anchor: t.Hashable | None = None
+        self._steps, self._power = 0, 1
+
+    def seen(self, value: t.Hashable) -> bool:
+        """Tell whether `value` came before (as far as this knows); remember it."""
+        if value in self._recent or value == self._anchor:
+            return True
+        self._recent[value] = None
+        if len(self._recent) > RECENT_PAGES:
+            del self._recent[next(iter(self._recent))]
+        self._steps += 1
+        if self._steps == self._power:
+            self._anchor, self._steps, self._power = value, 0, self._power * 2
+        return False
 
 
 class CursorPaginator(BaseAPIPaginator[str | None]):
@@ -56,8 +85,8 @@ class CursorPaginator(BaseAPIPaginator[str | None]):
         self._cursor_path = cursor_path
         self._page_records = page_records
         self._key_fields = key_fields
-        self._seen: set[str] = set()
-        self._pages_read: set[int] = set()  # a hash of each page's key values: 8 bytes a page
+        self._cursors = Repeats()
+        self._pages_read = Repeats()  # a hash of each page's key values
         self._empty_in_a_row = 0
         self._checked: weakref.ref[requests.Response] | None = None
 
@@ -115,12 +144,10 @@ class CursorPaginator(BaseAPIPaginator[str | None]):
             [record.get(name) for name in self._key_fields] if isinstance(record, dict) else None
             for record in records
         ]
-        fingerprint = hash(msgspec.json.encode(keys))
-        if fingerprint in self._pages_read:
+        if self._pages_read.seen(hash(msgspec.json.encode(keys))):
             fields = ", ".join(self._key_fields)
             problem = f"the page repeats records already read (the same {fields}), in order"
             self._fail(response, problem, f"stopped instead of looping: {REPORT}")
-        self._pages_read.add(fingerprint)
 
     @override
     def has_more(self, response: requests.Response) -> bool:
@@ -129,7 +156,7 @@ class CursorPaginator(BaseAPIPaginator[str | None]):
     @override
     def get_next(self, response: requests.Response) -> str | None:
         cursor = self._next_cursor(response)
-        if cursor is not None and cursor in self._seen:
+        if cursor is not None and self._cursors.seen(cursor):
             # The SDK only compares with the previous cursor; any repeat would loop forever.
             msg = (
                 f"the API sent cursor {quoted(repr(cursor))} a second time (GET "
@@ -138,5 +165,4 @@ class CursorPaginator(BaseAPIPaginator[str | None]):
             raise BadPageError(msg)
         if cursor is not None:
             self.check_progress(response)
-            self._seen.add(cursor)
         return cursor

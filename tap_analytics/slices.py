@@ -161,6 +161,7 @@ class Slicer:
                     until = self._claim(read, last)
                     if not self._put((read, page)):
                         return
+                    del page  # queued: not held through the next request too
                     if until is not None and last is not None and last >= until:
                         break  # the page that holds the range's end: no request past it
                 if self.cancelled.is_set() or not self._put((read, None)):

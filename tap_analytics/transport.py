@@ -26,6 +26,7 @@ if t.TYPE_CHECKING:
 # gzip body of 1 MB can inflate to 1 GiB.
 MAX_ANSWER_BYTES = 256 * 1024 * 1024
 CHUNK_BYTES = 65_536  # read at a time; inflating one chunk is bounded by it too
+FORGET_IN_BULK = 64  # finished watches below the heap's top, past which they are swept out
 
 
 class AnswerTooSlowError(requests.exceptions.ReadTimeout):
@@ -71,6 +72,17 @@ class Watchdog:
         finally:
             with self._wake:
                 self._finished.add(key)
+                self._forget_finished()
+
+    def _forget_finished(self) -> None:
+        """Drop the watches that ended: most end in the order they began, at the heap's top."""
+        # Left to the thread, they would pile up for request_timeout: thousands a second.
+        while self._due and self._due[0][1] in self._finished:
+            self._finished.discard(heapq.heappop(self._due)[1])
+        if len(self._finished) > max(len(self._due) // 2, FORGET_IN_BULK):
+            self._due = [due for due in self._due if due[1] not in self._finished]
+            heapq.heapify(self._due)
+            self._finished.clear()
 
     def _run(self) -> None:
         """Shut down each watched socket at its deadline, unless its head came in time."""
@@ -83,8 +95,7 @@ class Watchdog:
     def _next_overdue(self) -> socket.socket:
         """Wait (holding the condition) for a watch to pass its deadline; return its socket."""
         while True:
-            while self._due and self._due[0][1] in self._finished:
-                self._finished.discard(heapq.heappop(self._due)[1])
+            self._forget_finished()
             if not self._due:
                 self._wake.wait()
                 continue
@@ -233,9 +244,12 @@ def no_answer(error: BaseException) -> str | None:
     return next((text for kind, text in NO_ANSWER.items() if isinstance(error, kind)), None)
 
 
-def bounded(session: requests.Session) -> requests.Session:
-    """Make a session read answers whole within each request's timeout, and capped."""
-    adapter = BoundedAdapter()
+def bounded(session: requests.Session, connections: int) -> requests.Session:
+    """Make a session read answers whole within each request's timeout, and capped.
+
+    It keeps `connections` open to a host: one for each request it may have in flight.
+    """
+    adapter = BoundedAdapter(pool_maxsize=max(connections, requests.adapters.DEFAULT_POOLSIZE))
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import typing as t
 
 import pytest
@@ -9,7 +10,7 @@ import requests
 
 from tap_analytics import resources
 from tap_analytics.errors import BadPageError
-from tap_analytics.paging import CursorPaginator, dig
+from tap_analytics.paging import RECENT_PAGES, CursorPaginator, Repeats, dig
 from tap_analytics.retry import MAX_RETRY_AFTER, RetryPolicy, retry_after_seconds
 from tap_analytics.state import BadBookmarkError, Bookmark, starting_value
 from tapkit import SEED as SEED_CONFIG
@@ -128,6 +129,23 @@ def test_any_repeated_cursor_is_an_error():
     paginator.advance(replies[1])
     with pytest.raises(BadPageError, match="second time"):
         paginator.advance(replies[2])
+
+
+@pytest.mark.parametrize(("lead", "loop"), [(0, 1), (5_000, 1), (10, 3), (30, 250), (3_000, 1_000)])
+def test_a_loop_of_any_length_is_met_in_bounded_memory(lead: int, loop: int) -> None:
+    repeats = Repeats()
+    values = itertools.chain(range(-lead, 0), itertools.cycle(range(loop)))
+    read = next(step for step, value in enumerate(values) if repeats.seen(value))
+    if loop <= RECENT_PAGES:
+        assert read == lead + loop  # at its first repeat
+    else:  # Brent's check: within a few times the pages read when the loop closed
+        assert lead + loop <= read <= 4 * (lead + loop)
+    assert len(repeats._recent) <= RECENT_PAGES
+
+
+def test_distinct_values_are_never_taken_for_repeats() -> None:
+    repeats = Repeats()
+    assert not any(repeats.seen(f"cursor-{n}") for n in range(100_000))
 
 
 def test_dig():

@@ -46,6 +46,20 @@ def test_slices_keep_several_requests_in_flight_and_deliver_every_record_once(
     assert SLICES not in run.last_state["bookmarks"]["customers"]  # a state today's tap reads
 
 
+def test_one_stream_with_more_slices_than_urllib3s_pool_keeps_its_connections(
+    sandbox_factory: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    sandbox = sandbox_factory(
+        counts={"customers": 4000, "sessions": 1, "events": 1, "campaigns": 1}
+    )
+    sandbox.set_latency(100)
+    run = run_tap(**only(sandbox, "customers", max_parallel_requests=16, page_size=20))
+    assert sorted(run.ids("customers")) == sorted(r["id"] for r in sandbox.records("customers"))
+    assert max(r["in_flight"] for r in data_requests(sandbox, "customers")) > 10  # the default
+    # A pool smaller than the requests in flight closes a connection after each answer.
+    assert "pool is full" not in caplog.text
+
+
 def test_max_parallel_requests_1_is_todays_tap(sandbox: SandboxServer) -> None:
     sandbox.set_latency(20)
     one = run_tap(config_for(sandbox.base_url, page_size=40, max_parallel_requests=1))
