@@ -126,7 +126,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         runs = run_rounds(workload, args.sandbox, args.work, progress)
         results["workloads"][workload.key] = summarize(workload, runs)
     if "backfill" in args.groups:
-        print("Backfill: max_parallel_requests 1, 4, 8, 16, then rate-limited", flush=True)
+        print(
+            "Backfill: max_parallel_requests 1, 4, 8, 16, rate-limited, then its targets",
+            flush=True,
+        )
         results["backfill"] = backfill.measure(
             args.sandbox, args.work, quick=args.quick, progress=progress
         )
@@ -162,6 +165,10 @@ def failures(results: dict[str, Any]) -> list[str]:
         for name, found in {
             **results.get("backfill", {}).get("runs", {}),
             "rate-limited": results.get("backfill", {}).get("rate_limited", {"ok": True}),
+            **{
+                f"target-{name}": found
+                for name, found in results.get("backfill", {}).get("targets", {}).items()
+            },
         }.items()
         if not found["ok"]
     ]
