@@ -399,8 +399,13 @@ class AnalyticsStream(ResourceStream):
             pending = [read for read in sync.reads if not read.finished]
             entries = [slice_entry(read) for read in pending]
             lowest = low_water_mark(pending)
+            positions = [read.position for read in sync.reads]
             latest = max(
-                (read.position for read in sync.reads if read.position.instant is not None),
+                (
+                    p
+                    for p in (sync.delivered, *positions)
+                    if p is not None and p.instant is not None
+                ),
                 key=lambda position: t.cast("datetime", position.instant),
                 default=None,
             )
@@ -583,7 +588,7 @@ class AnalyticsStream(ResourceStream):
                         raise SyncInterruptedError(0)
                     if page is None:
                         with sync.lock:
-                            read.finished = True
+                            sync.finish(read)
                         continue
                     if hooked:
                         page.records = self._post_processed(page.records, context)

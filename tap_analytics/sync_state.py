@@ -106,7 +106,20 @@ class StreamSync:
     disordered: bool = False  # the API broke its order: the stream keeps the state it began with
     syncing: bool = False  # its record loop has started
     sliced: bool = False  # its reads are ranges of the replication key, read side by side
+    delivered: Position | None = None  # sliced: the latest position of the finished reads
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def finish(self, read: Read) -> None:
+        """Note that a read's last page is written (under `lock`)."""
+        read.finished = True
+        if not self.sliced:
+            return
+        # Kept as its position only: a long history is cut into more slices than it can hold.
+        self.reads.remove(read)
+        reached = read.position.instant
+        latest = None if self.delivered is None else self.delivered.instant
+        if reached is not None and (latest is None or reached > latest):
+            self.delivered = read.position
 
     @property
     def records_synced(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import platform
 import time
 import typing as t
@@ -11,7 +12,7 @@ from tap_analytics import cli, transport
 from tap_analytics.pages import WaitClock, fetched_pages
 from tap_analytics.sync import AnalyticsStream
 from tap_analytics.tap import TapAnalytics
-from tapkit import config_for
+from tapkit import catalog_selecting, config_for, parse_lines
 
 if t.TYPE_CHECKING:
     import socket
@@ -20,6 +21,8 @@ if t.TYPE_CHECKING:
     import requests
 
     from tap_analytics.sandbox.server import SandboxServer
+
+    Factory = t.Callable[..., SandboxServer]
 
 
 def test_a_page_is_let_go_before_the_next_request(
@@ -75,3 +78,25 @@ def test_the_watchdog_forgets_answers_that_came_in_time() -> None:
 
 def test_the_run_shares_two_malloc_arenas_where_malloc_is_glibcs() -> None:
     assert cli.share_malloc_arenas() is (platform.libc_ver()[0] == "glibc")
+
+
+def test_a_sliced_sync_keeps_only_the_slices_still_to_read(sandbox_factory: Factory) -> None:
+    sandbox = sandbox_factory(
+        counts={"customers": 3000, "sessions": 1, "events": 1, "campaigns": 1}
+    )
+    sandbox.set_latency(50)
+    config = config_for(sandbox.base_url, max_parallel_requests=8)
+    catalog = catalog_selecting(config, {"customers"})
+    tap = TapAnalytics(config=config, catalog=catalog, validate_config=True)
+    tap.writer.out = io.BytesIO()
+    tap.sync_all()
+    probes = [r for r in sandbox.request_log() if r["query"].get("limit") == "1"]
+    assert probes  # the range was cut into slices
+    sync = t.cast("AnalyticsStream", tap.streams["customers"]).current
+    assert sync is not None
+    assert sync.sliced
+    assert sync.reads == []  # each finished slice was let go as it ended
+    last = parse_lines(tap.writer.out.getvalue())
+    bookmark = [m for m in last if m["type"] == "STATE"][-1]["value"]["bookmarks"]["customers"]
+    assert sync.delivered is not None
+    assert bookmark["replication_key_value"] == sync.delivered.value
