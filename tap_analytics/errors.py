@@ -54,3 +54,9 @@ class InvalidStateError(Exception):
 
 class InvalidCatalogError(Exception):
     """The catalog given to the run cannot be used."""
+
+
+def json_type(value: object) -> str:
+    """Name a decoded JSON value's type as JSON does."""
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")

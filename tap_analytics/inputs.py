@@ -7,8 +7,8 @@ import json
 import typing as t
 from pathlib import Path
 
-from tap_analytics.errors import InvalidCatalogError, InvalidStateError
-from tap_analytics.state import json_type, read_state_file
+from tap_analytics.errors import InvalidCatalogError, InvalidStateError, json_type
+from tap_analytics.state import read_state_file
 
 if t.TYPE_CHECKING:
     import logging

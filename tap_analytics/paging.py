@@ -10,9 +10,8 @@ import msgspec
 from singer_sdk.pagination import BaseAPIPaginator
 from typing_extensions import override
 
-from tap_analytics.errors import BadPageError
+from tap_analytics.errors import BadPageError, json_type
 from tap_analytics.redact import quoted
-from tap_analytics.state import json_type
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable

@@ -13,9 +13,10 @@ from pathlib import Path
 import click
 import jsonschema
 
+from tap_analytics.errors import json_type
 from tap_analytics.evolution import CONTRACT_JSONSCHEMA
 from tap_analytics.retry import RetryPolicy
-from tap_analytics.state import BadBookmarkError, json_type, parse_instant
+from tap_analytics.state import BadBookmarkError, parse_instant
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

@@ -8,7 +8,7 @@ import re
 import typing as t
 from datetime import UTC, datetime, timedelta
 
-from tap_analytics.errors import InvalidStateError
+from tap_analytics.errors import InvalidStateError, json_type
 
 # RFC 3339 section 5.6 date-time: T or t, an offset (Z, z or +hh:mm) always; ASCII digits only.
 _DATE, _OFFSET = r"[0-9]{4}-[0-9]{2}-[0-9]{2}", r"[+-][0-9]{2}:[0-9]{2}"
@@ -151,12 +151,6 @@ def read_state_file(text: str, name: str) -> tuple[dict[str, t.Any], str | None]
         return {}, f"{name} holds no bookmarks: every stream starts from start_date"
     check_state(document, name)
     return document, note
-
-
-def json_type(value: object) -> str:
-    """Name a decoded JSON value's type as JSON does."""
-    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
-    return names.get(type(value), "number")
 
 
 def _shape_problem(document: object) -> str:

@@ -18,7 +18,7 @@ from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 from typing_extensions import override
 
 from tap_analytics.client import ResourceStream
-from tap_analytics.errors import BadPageError, InvalidStateError, SyncInterruptedError
+from tap_analytics.errors import BadPageError, InvalidStateError, SyncInterruptedError, json_type
 from tap_analytics.evolution import Contract, SchemaGuard, widened
 from tap_analytics.output import encode_lines
 from tap_analytics.pages import Page, WaitClock, fetched_pages, first_record
@@ -28,7 +28,6 @@ from tap_analytics.state import (
     CLOCK_TOLERANCE,
     BadBookmarkError,
     Bookmark,
-    json_type,
     parse_instant,
     parse_instants,
     starting_value,

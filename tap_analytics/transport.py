@@ -109,22 +109,23 @@ REQUEST = threading.local()  # the deadline of the request this thread is sendin
 WATCHDOG = Watchdog()
 
 
-class WatchedHTTPConnection(HTTPConnection):
+class WatchedConnection(HTTPConnection):
+    """Mixed into urllib3's connections: an answer's head must arrive by the request's deadline."""
+
+    # An HTTPConnection so that mypy knows what super() is; HTTPSConnection is one too, so mixed
+    # in first this wraps either class's getresponse.
+    @override
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 does
+        with WATCHDOG.watching(self.sock):
+            return super().getresponse()
+
+
+class WatchedHTTPConnection(WatchedConnection, HTTPConnection):
     """A connection whose answer's head must arrive by the request's deadline."""
 
-    @override
-    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 does
-        with WATCHDOG.watching(self.sock):
-            return super().getresponse()
 
-
-class WatchedHTTPSConnection(HTTPSConnection):
+class WatchedHTTPSConnection(WatchedConnection, HTTPSConnection):
     """A TLS connection whose answer's head must arrive by the request's deadline."""
-
-    @override
-    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 does
-        with WATCHDOG.watching(self.sock):
-            return super().getresponse()
 
 
 class WatchedHTTPConnectionPool(HTTPConnectionPool):
