@@ -3,21 +3,56 @@
 from __future__ import annotations
 
 import threading
+import time
 import typing as t
 from dataclasses import dataclass, field
 
 if t.TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tap_analytics.auth import ClientCredentialsAuth
     from tap_analytics.output import LockedWriter
     from tap_analytics.throttle import Throttle
 
 
+BUSY = 0.75  # of a core: past it, more requests in flight only wait for the GIL
+BUSY_WINDOW = 0.2  # seconds over which the process's CPU is measured
+
+
+class CpuMeter:
+    """Whether this process keeps a core busy: its threads then wait for the GIL, not the API."""
+
+    def __init__(
+        self,
+        now: Callable[[], float] = time.monotonic,
+        cpu: Callable[[], float] = time.process_time,
+    ) -> None:
+        """Measure from now on; tests pass fake clocks."""
+        self._now, self._cpu = now, cpu
+        self._lock = threading.Lock()
+        self._at, self._used = now(), cpu()
+        self._share = 0.0
+
+    def busy(self) -> bool:
+        """Tell whether the last whole window used BUSY of a core or more."""
+        with self._lock:
+            now, used = self._now(), self._cpu()
+            if now - self._at >= BUSY_WINDOW:
+                self._share = (used - self._used) / (now - self._at)
+                self._at, self._used = now, used
+            return self._share >= BUSY
+
+
 class RequestSlots:
     """The requests a run keeps in flight: one a stream always, more while under the cap."""
 
-    def __init__(self, cap: int) -> None:
-        """Allow `cap` requests in flight across the run (a stream's first is never held)."""
+    def __init__(self, cap: int, busy: Callable[[], bool] = lambda: False) -> None:
+        """Allow `cap` requests in flight across the run (a stream's first is never held).
+
+        More than one a stream only while `busy()` is false: the process has CPU to spare.
+        """
         self.cap = cap
+        self.busy = busy
         # Pages that slices requested, queued or are writing, across the run's streams: a slot's
         # worth, so that memory stays flat however many streams are sliced.
         self.pages = threading.Semaphore(max(cap, 1))
@@ -35,7 +70,7 @@ class RequestSlots:
         with self._lock:
             if required:
                 self._unstarted = max(self._unstarted - 1, 0)
-            elif self._taken + self._unstarted >= self.cap:
+            elif self._taken + self._unstarted >= self.cap or self.busy():
                 return False
             self._taken += 1
             return True

@@ -18,7 +18,7 @@ from tap_analytics.auth import ClientCredentialsAuth
 from tap_analytics.errors import SyncInterruptedError
 from tap_analytics.output import LockedWriter
 from tap_analytics.retry import RetryPolicy
-from tap_analytics.run import RequestSlots, RunContext
+from tap_analytics.run import CpuMeter, RequestSlots, RunContext
 from tap_analytics.throttle import Throttle
 from tap_analytics.version import package_version
 
@@ -125,7 +125,7 @@ class TapAnalytics(Tap):
         )
         requests = int(self.config.get("max_parallel_requests") or 1)
         throttle = Throttle(concurrency=max(int(self.config["max_parallel_streams"]), requests))
-        return RunContext(auth, throttle, self.writer, RequestSlots(requests))
+        return RunContext(auth, throttle, self.writer, RequestSlots(requests, CpuMeter().busy))
 
     @property
     def writer(self) -> LockedWriter:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tap_analytics.pages import Page
-from tap_analytics.run import RequestSlots
+from tap_analytics.run import CpuMeter, RequestSlots
 from tap_analytics.slices import Slicer
 from tap_analytics.state import parse_instant
 from tap_analytics.sync_state import Read, spelled
@@ -194,3 +194,48 @@ def test_a_rate_limited_run_adds_no_slice() -> None:
     delivered = [r["id"] for _, page in slicer.pages(list(reads)) if page for r in page.records]
     assert sorted(delivered) == [r["id"] for r in api.records]
     assert len(reads) == 1  # splits cost requests that a rate limit makes the run wait for
+
+
+def test_a_run_that_keeps_a_core_busy_adds_no_slice() -> None:
+    api = ProbeCountingAPI(uniform(random.Random(4), 2000), page_size=10, latency=0.001)
+    reads = [Read(None, ORIGIN + timedelta(seconds=YEAR))]
+    slicer = Slicer(api, RequestSlots(8, busy=lambda: True), threading.Lock(), reads)
+    delivered = [r["id"] for _, page in slicer.pages(list(reads)) if page for r in page.records]
+    assert sorted(delivered) == [r["id"] for r in api.records]
+    assert (len(reads), api.probes) == (1, 0)  # more requests would wait for the GIL
+
+
+class FakeClocks:
+    """A wall clock and a process CPU clock that tests move."""
+
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+
+    def spend(self, wall: float, cpu: float) -> None:
+        self.wall += wall
+        self.cpu += cpu
+
+
+@pytest.mark.parametrize(
+    ("cpu", "verdict"), [(0.1, "idle"), (0.14, "idle"), (0.16, "busy"), (0.2, "busy")]
+)
+def test_the_cpu_meter_says_busy_from_three_quarters_of_a_core(cpu: float, verdict: str) -> None:
+    busy = verdict == "busy"
+    clocks = FakeClocks()
+    meter = CpuMeter(now=lambda: clocks.wall, cpu=lambda: clocks.cpu)
+    clocks.spend(0.2, cpu)
+    assert meter.busy() is busy
+    clocks.spend(0.1, 0.0)  # within the next window: the last whole window still counts
+    assert meter.busy() is busy
+    clocks.spend(0.1, 0.0)  # a whole idle window
+    assert not meter.busy()
+
+
+def test_a_busy_run_keeps_each_streams_first_request_and_refuses_more() -> None:
+    busy = True
+    slots = RequestSlots(8, busy=lambda: busy)
+    slots.expect(2)
+    assert slots.take(required=True)
+    assert not slots.take()
+    busy = False
+    assert slots.take()
