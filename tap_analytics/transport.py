@@ -16,6 +16,7 @@ from typing_extensions import override
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
+from urllib3.poolmanager import ProxyManager
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -140,16 +141,25 @@ class WatchedHTTPSConnectionPool(HTTPSConnectionPool):
     ConnectionCls = WatchedHTTPSConnection
 
 
+WATCHED_POOLS = {"http": WatchedHTTPConnectionPool, "https": WatchedHTTPSConnectionPool}
+
+
 class BoundedAdapter(HTTPAdapter):
     """Reads every answer by a deadline: its head watched, its body in chunks, capped."""
 
     @override
     def init_poolmanager(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": WatchedHTTPConnectionPool,
-            "https": WatchedHTTPSConnectionPool,
-        }
+        self.poolmanager.pool_classes_by_scheme = WATCHED_POOLS
+
+    @override
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: t.Any) -> t.Any:
+        # Through an HTTP(S) proxy too (HTTP_PROXY, HTTPS_PROXY); a SOCKS proxy's pools are
+        # its own, and only the socket timeouts bound an answer's head there.
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if isinstance(manager, ProxyManager):
+            manager.pool_classes_by_scheme = WATCHED_POOLS
+        return manager
 
     @override
     def send(

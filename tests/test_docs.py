@@ -60,6 +60,17 @@ def test_links_stay_in_the_repository(page: Path) -> None:
         assert resolved.exists(), f"{relative(page)}: {target} does not exist"
 
 
+def test_every_test_a_page_names_exists() -> None:
+    defined = {
+        name
+        for module in (ROOT / "tests").rglob("test_*.py")
+        for name in re.findall(r"^def (test_\w+)", module.read_text(encoding="utf-8"), re.M)
+    }
+    for page in PAGES:
+        named = set(re.findall(r"::(test_\w+)", page.read_text(encoding="utf-8")))
+        assert named <= defined, f"{relative(page)} names no such test: {sorted(named - defined)}"
+
+
 def test_nothing_cites_an_issue_tracker() -> None:
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],

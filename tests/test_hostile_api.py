@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
+import socketserver
+import threading
 import typing as t
 
 import pytest
@@ -155,6 +159,57 @@ def test_an_answer_trickled_byte_by_byte_fails_within_request_timeout(
     assert "no answer within request_timeout (1 s) in 1 attempt(s) (GET /v1/campaigns)" in line
     assert "from its sending to the last byte of its answer" in line
     assert run.ids("customers") == ids(sandbox, "customers")
+
+
+class TricklingProxy(socketserver.ThreadingTCPServer):
+    """An HTTP proxy that answers every request with a head trickled a byte at a time."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), TrickleHandler)
+        self.stopped = threading.Event()
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class TrickleHandler(socketserver.BaseRequestHandler):
+    """Reads a request's head, then sends an answer's head forever, a byte every 0.2 s."""
+
+    def handle(self) -> None:
+        received = b""
+        while b"\r\n\r\n" not in received and (chunk := self.request.recv(4096)):
+            received += chunk
+        server = t.cast("TricklingProxy", self.server)
+        with contextlib.suppress(OSError):  # shut by the client
+            for byte in itertools.cycle(b"HTTP/1.1 200 OK\r\nX-Slow: "):
+                self.request.sendall(bytes([byte]))
+                if server.stopped.wait(0.2):
+                    return
+
+
+def test_an_answer_trickled_through_a_proxy_fails_within_request_timeout() -> None:
+    # requests makes its own pools for a proxy (HTTP_PROXY), past the adapter's pool manager.
+    proxy = TricklingProxy()
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    outcome: list[BaseException] = []
+    session = transport.bounded(requests.Session(), 1)
+    session.trust_env = False
+
+    def get() -> None:
+        try:
+            session.get("http://api.invalid/v1/customers", proxies={"http": proxy.url}, timeout=1)
+        except requests.RequestException as exc:
+            outcome.append(exc)
+
+    asking = threading.Thread(target=get, daemon=True)
+    asking.start()
+    asking.join(timeout=HANG)
+    held = asking.is_alive()
+    proxy.stopped.set()
+    proxy.shutdown()
+    proxy.server_close()
+    assert not held, "the trickled head held the request past request_timeout"
+    assert isinstance(outcome[0], transport.AnswerTooSlowError)
 
 
 @pytest.mark.parametrize("kind", TRICKLES)
