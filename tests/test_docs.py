@@ -64,7 +64,7 @@ def test_every_test_a_page_names_exists() -> None:
     defined = {
         name
         for module in (ROOT / "tests").rglob("test_*.py")
-        for name in re.findall(r"^def (test_\w+)", module.read_text(encoding="utf-8"), re.M)
+        for name in re.findall(r"^def (test_\w+)", module.read_text(encoding="utf-8"), re.MULTILINE)
     }
     for page in PAGES:
         named = set(re.findall(r"::(test_\w+)", page.read_text(encoding="utf-8")))
