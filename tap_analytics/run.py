@@ -27,17 +27,20 @@ class CpuMeter:
         now: Callable[[], float] = time.monotonic,
         cpu: Callable[[], float] = time.process_time,
     ) -> None:
-        """Measure from now on; tests pass fake clocks."""
+        """Measure from the first question on (start-up is busy); tests pass fake clocks."""
         self._now, self._cpu = now, cpu
         self._lock = threading.Lock()
-        self._at, self._used = now(), cpu()
+        self._at: float | None = None
+        self._used = 0.0
         self._share = 0.0
 
     def busy(self) -> bool:
         """Tell whether the last whole window used BUSY of a core or more."""
         with self._lock:
             now, used = self._now(), self._cpu()
-            if now - self._at >= BUSY_WINDOW:
+            if self._at is None:
+                self._at, self._used = now, used
+            elif now - self._at >= BUSY_WINDOW:
                 self._share = (used - self._used) / (now - self._at)
                 self._at, self._used = now, used
             return self._share >= BUSY

@@ -217,17 +217,19 @@ class FakeClocks:
 
 
 @pytest.mark.parametrize(
-    ("cpu", "verdict"), [(0.1, "idle"), (0.14, "idle"), (0.16, "busy"), (0.2, "busy")]
+    ("cpu", "verdict"), [(0.125, "idle"), (0.18, "idle"), (0.1875, "busy"), (0.25, "busy")]
 )
 def test_the_cpu_meter_says_busy_from_three_quarters_of_a_core(cpu: float, verdict: str) -> None:
     busy = verdict == "busy"
-    clocks = FakeClocks()
+    clocks = FakeClocks()  # times in binary fractions: sums are exact
     meter = CpuMeter(now=lambda: clocks.wall, cpu=lambda: clocks.cpu)
-    clocks.spend(0.2, cpu)
+    clocks.spend(5, 5)  # start-up, before the first question
+    assert not meter.busy()
+    clocks.spend(0.25, cpu)
     assert meter.busy() is busy
-    clocks.spend(0.1, 0.0)  # within the next window: the last whole window still counts
+    clocks.spend(0.125, 0.0)  # within the next window: the last whole window still counts
     assert meter.busy() is busy
-    clocks.spend(0.1, 0.0)  # a whole idle window
+    clocks.spend(0.125, 0.0)  # a whole idle window
     assert not meter.busy()
 
 
