@@ -50,6 +50,12 @@ class LockedWriter(GenericSingerWriter[bytes, Message]):
             if message.type == "STATE":
                 self.out.flush()
 
+    def write_lines(self, lines: Iterable[bytes]) -> None:
+        """Write whole lines, in one piece."""
+        with self.lock:
+            if not self.closed:
+                self.out.write(b"".join(lines))
+
     def checkpoint(self, lines: Iterable[bytes], advance: Callable[[], dict[str, t.Any]]) -> None:
         """Write records, then advance bookmarks and write the resulting STATE, atomically."""
         with self.lock:

@@ -595,6 +595,9 @@ class AnalyticsStream(ResourceStream):
                     while checked.records:  # in parts that end where STATE is due
                         part = checked.take(STATE_EVERY - since_state)
                         written = self._write(sync, read, part, guard, lines)
+                        if lines:  # out as they come: a stream holds a page of lines, no more
+                            self.run.writer.write_lines(lines)
+                            lines.clear()
                         counter.increment(len(written))
                         read.records += len(written)
                         since_state += len(written)

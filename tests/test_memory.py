@@ -100,3 +100,25 @@ def test_a_sliced_sync_keeps_only_the_slices_still_to_read(sandbox_factory: Fact
     bookmark = [m for m in last if m["type"] == "STATE"][-1]["value"]["bookmarks"]["customers"]
     assert sync.delivered is not None
     assert bookmark["replication_key_value"] == sync.delivered.value
+
+
+def test_a_streams_records_go_out_a_page_at_a_time(
+    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Held until each STATE (1,000 records), 4 streams' lines were 1.4 MB more peak RSS.
+    config = config_for(sandbox.base_url, page_size=10)
+    tap = TapAnalytics(config=config, catalog=catalog_selecting(config, {"customers"}))
+    out = io.BytesIO()
+    tap.writer.out = out
+    written_at_request: list[int] = []
+    send = AnalyticsStream._request
+
+    def request(
+        self: AnalyticsStream, prepared: requests.PreparedRequest, context: object
+    ) -> requests.Response:
+        written_at_request.append(out.getvalue().count(b'"type":"RECORD"'))
+        return send(self, prepared, context)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(AnalyticsStream, "_request", request)
+    tap.sync_all()
+    assert written_at_request[:4] == [0, 10, 20, 30]
