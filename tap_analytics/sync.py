@@ -213,20 +213,11 @@ class AnalyticsStream(ResourceStream):
             written.append(screened)
         return written
 
-    def _deliver(
-        self,
-        sync: StreamSync,
-        read: Read,
-        part: CheckedPage,
-        guard: SchemaGuard,
-        lines: list[bytes] | None,
-    ) -> list[dict[str, t.Any]]:
-        """Write a part's records out at once; return them as written."""
-        written = self._write(sync, read, part, guard, lines)
-        if lines:  # out as they come: a stream holds a page of lines, no more
+    def _send(self, lines: list[bytes] | None) -> None:
+        """Write a part's lines out at once: a stream holds a page of them, no more."""
+        if lines:
             self.run.writer.write_lines(lines)
             lines.clear()
-        return written
 
     def _encode(
         self, sync: StreamSync, record: dict[str, t.Any], extracted_at: datetime
@@ -609,7 +600,8 @@ class AnalyticsStream(ResourceStream):
                     checked = self._checked(sync, read, page, required, guard)
                     while checked.records:  # in parts that end where STATE is due
                         part = checked.take(STATE_EVERY - since_state)
-                        written = self._deliver(sync, read, part, guard, lines)
+                        written = self._write(sync, read, part, guard, lines)
+                        self._send(lines)
                         counter.increment(len(written))
                         read.records += len(written)
                         since_state += len(written)

@@ -71,6 +71,11 @@ def limited(base_url: str) -> tuple[int, int]:
     return len(data), sum(entry["status"] == HTTPStatus.TOO_MANY_REQUESTS for entry in data)
 
 
+def records_and_pages(size: Backfill) -> tuple[dict[str, int], int]:
+    """Each stream's records at a size, and the pages of all of them."""
+    return dict.fromkeys(STREAMS, size.per_stream), pages(size.per_stream)
+
+
 def summary(run: Run, bound_s: float) -> dict[str, Any]:
     """A run's wall and CPU beside its bound."""
     return {
@@ -95,8 +100,7 @@ def measure_targets(
 ) -> dict[str, Any]:
     """12 requests in flight against 4 (alternating rounds), then peak RSS at 16."""
     size = QUICK_SPEED_UP if quick else SPEED_UP
-    counts = dict.fromkeys(STREAMS, size.per_stream)
-    total_pages = pages(size.per_stream)
+    counts, total_pages = records_and_pages(size)
     walls: dict[int, list[Run]] = {requests: [] for requests in SPEED_UP_REQUESTS}
     workdir = work / "backfill-speed-up"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -121,14 +125,14 @@ def measure_targets(
         "bound_ratio": round(bounds[many] / bounds[few], 3),
     }
     size = QUICK_MEMORY if quick else MEMORY
-    counts = dict.fromkeys(STREAMS, size.per_stream)
+    counts, memory_pages = records_and_pages(size)
     workdir = work / "backfill-memory"
     workdir.mkdir(parents=True, exist_ok=True)
     with Sandbox(sandbox_exe, counts, size.latency_ms, workdir) as sandbox:
         tap = contender(MEMORY_REQUESTS)
         run = run_once(tap.key, tap.command(sandbox.base_url, workdir), counts, sandbox)
         progress(run)
-    bound = bound_s(pages(size.per_stream), size.latency_ms, MEMORY_REQUESTS)
+    bound = bound_s(memory_pages, size.latency_ms, MEMORY_REQUESTS)
     memory = {"per_stream": size.per_stream, **summary(run, bound)}
     return {"speed_up": speed_up, "memory": memory}
 
@@ -138,8 +142,7 @@ def measure(
 ) -> dict[str, Any]:
     """Run the backfill at each max_parallel_requests, then under a rate limit, then targets."""
     size = QUICK if quick else FULL
-    counts = dict.fromkeys(STREAMS, size.per_stream)
-    total_pages = pages(size.per_stream)
+    counts, total_pages = records_and_pages(size)
     results: dict[str, Any] = {
         "per_stream": size.per_stream,
         "latency_ms": size.latency_ms,
