@@ -38,6 +38,7 @@ from tap_analytics.sync_state import (
     Read,
     StreamSync,
     hashable,
+    latest,
     low_water_mark,
     record_key,
     slice_entry,
@@ -404,30 +405,21 @@ class AnalyticsStream(ResourceStream):
             pending = [read for read in sync.reads if not read.finished]
             entries = [slice_entry(read) for read in pending]
             lowest = low_water_mark(pending)
-            positions = [read.position for read in sync.reads]
-            latest = max(
-                (
-                    p
-                    for p in (sync.delivered, *positions)
-                    if p is not None and p.instant is not None
-                ),
-                key=lambda position: t.cast("datetime", position.instant),
-                default=None,
-            )
+            reached = latest((sync.delivered, *(read.position for read in sync.reads)))
         state.pop(KEYS_AT_BOOKMARK, None)
         if pending:
             state[SLICES] = entries
             value = lowest
         else:  # every range read: the bookmark is the latest record delivered, as unsliced
             state.pop(SLICES, None)
-            if latest is None:  # nothing delivered: the state as it began
+            if reached is None:  # nothing delivered: the state as it began
                 state.update(
                     {k: v for k, v in sync.initial.items() if k != SLICES and k in BOOKMARK_KEYS}
                 )
                 return
-            value = latest.value
-            if latest.keys is not None:
-                state[KEYS_AT_BOOKMARK] = list(latest.keys)
+            value = reached.value
+            if reached.keys is not None:
+                state[KEYS_AT_BOOKMARK] = list(reached.keys)
         sync.bookmark = Bookmark(value)
         if value is None:  # a range from the list's beginning is still unread
             state.pop("replication_key_value", None)

@@ -11,6 +11,8 @@ from tap_analytics.pages import WaitClock
 from tap_analytics.state import BadBookmarkError, Bookmark, parse_instant, within_clock
 
 if t.TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from tap_analytics.progress import RecordCounter
 
 MAX_TIED_IDS = 1000  # ids kept of the records at a bookmark's instant; more are re-sent instead
@@ -116,15 +118,18 @@ class StreamSync:
             return
         # Kept as its position only: a long history is cut into more slices than it can hold.
         self.reads.remove(read)
-        reached = read.position.instant
-        latest = None if self.delivered is None else self.delivered.instant
-        if reached is not None and (latest is None or reached > latest):
-            self.delivered = read.position
+        self.delivered = latest((self.delivered, read.position))
 
     @property
     def records_synced(self) -> int:
         """Records synced so far."""
         return 0 if self.records is None else self.records.value
+
+
+def latest(positions: Iterable[Position | None]) -> Position | None:
+    """The first of the positions that reached the latest instant; None if none reached one."""
+    reached = [p for p in positions if p is not None and p.instant is not None]
+    return max(reached, key=lambda position: t.cast("datetime", position.instant), default=None)
 
 
 def spelled(instant: datetime) -> str:

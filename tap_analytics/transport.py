@@ -121,7 +121,7 @@ class WatchedConnection(HTTPConnection):
             return super().getresponse()
 
 
-class WatchedHTTPConnection(WatchedConnection, HTTPConnection):
+class WatchedHTTPConnection(WatchedConnection):
     """A connection whose answer's head must arrive by the request's deadline."""
 
 
