@@ -24,6 +24,8 @@ from tap_analytics.tap import TapAnalytics
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from tap_analytics.sandbox.server import SandboxServer
+
 CLIENT_ID = "sandbox-client"
 CLIENT_SECRET = "sandbox-secret"
 TAP = str(Path(sys.executable).with_name("tap-analytics"))
@@ -209,6 +211,13 @@ def run_cli(
         )
     return Run(
         parse_lines(result.stdout), result.stderr.decode(), result.returncode, stdout=result.stdout
+    )
+
+
+def customers_only(sandbox_factory: Callable[..., SandboxServer], customers: int) -> SandboxServer:
+    """A sandbox of `customers` customers and one record of each other stream."""
+    return sandbox_factory(
+        counts={"customers": customers, "sessions": 1, "events": 1, "campaigns": 1}
     )
 
 

@@ -12,7 +12,7 @@ from tap_analytics import cli, transport
 from tap_analytics.pages import WaitClock, fetched_pages
 from tap_analytics.sync import AnalyticsStream
 from tap_analytics.tap import TapAnalytics
-from tapkit import catalog_selecting, config_for, parse_lines
+from tapkit import catalog_selecting, config_for, customers_only, parse_lines
 
 if t.TYPE_CHECKING:
     import socket
@@ -81,9 +81,7 @@ def test_the_run_shares_two_malloc_arenas_where_malloc_is_glibcs() -> None:
 
 
 def test_a_sliced_sync_keeps_only_the_slices_still_to_read(sandbox_factory: Factory) -> None:
-    sandbox = sandbox_factory(
-        counts={"customers": 3000, "sessions": 1, "events": 1, "campaigns": 1}
-    )
+    sandbox = customers_only(sandbox_factory, 3000)
     sandbox.set_latency(50)
     config = config_for(sandbox.base_url, max_parallel_requests=8)
     catalog = catalog_selecting(config, {"customers"})

@@ -11,7 +11,7 @@ import pytest
 
 from tap_analytics.sync import SLICES, STATE_EVERY, AnalyticsStream
 from tap_analytics.tap import TapAnalytics
-from tapkit import Run, api_ids, catalog_selecting, config_for, run_tap, wiretap
+from tapkit import Run, api_ids, catalog_selecting, config_for, customers_only, run_tap, wiretap
 
 if t.TYPE_CHECKING:
     import requests
@@ -35,9 +35,7 @@ def only(sandbox: SandboxServer, stream: str, **config: t.Any) -> dict[str, t.An
 def test_slices_keep_several_requests_in_flight_and_deliver_every_record_once(
     sandbox_factory: Factory,
 ) -> None:
-    sandbox = sandbox_factory(
-        counts={"customers": 3000, "sessions": 1, "events": 1, "campaigns": 1}
-    )
+    sandbox = customers_only(sandbox_factory, 3000)
     sandbox.set_latency(100)
     run = run_tap(**only(sandbox, "customers", max_parallel_requests=8))
     assert sorted(run.ids("customers")) == sorted(r["id"] for r in sandbox.records("customers"))
@@ -49,9 +47,7 @@ def test_slices_keep_several_requests_in_flight_and_deliver_every_record_once(
 def test_one_stream_with_more_slices_than_urllib3s_pool_keeps_its_connections(
     sandbox_factory: Factory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sandbox = sandbox_factory(
-        counts={"customers": 4000, "sessions": 1, "events": 1, "campaigns": 1}
-    )
+    sandbox = customers_only(sandbox_factory, 4000)
     sandbox.set_latency(100)
     run = run_tap(**only(sandbox, "customers", max_parallel_requests=16, page_size=20))
     assert sorted(run.ids("customers")) == sorted(r["id"] for r in sandbox.records("customers"))
@@ -76,9 +72,7 @@ def test_max_parallel_requests_1_is_todays_tap(sandbox: SandboxServer) -> None:
 
 
 def test_an_end_date_window_is_split_inside_the_window(sandbox_factory: Factory) -> None:
-    sandbox = sandbox_factory(
-        counts={"customers": 2000, "sessions": 1, "events": 1, "campaigns": 1}
-    )
+    sandbox = customers_only(sandbox_factory, 2000)
     sandbox.set_latency(30)
     records = sandbox.records("customers")
     end = records[1500]["updated_at"]
@@ -102,9 +96,7 @@ def resume_after_cut(
 def test_a_sliced_run_cut_anywhere_resumes_with_nothing_lost(
     sandbox_factory: Factory, seed: int
 ) -> None:
-    sandbox = sandbox_factory(
-        counts={"customers": 4500, "sessions": 1, "events": 1, "campaigns": 1}
-    )
+    sandbox = customers_only(sandbox_factory, 4500)
     sandbox.set_latency(5)
     setup = only(sandbox, "customers", max_parallel_requests=6, page_size=50)
     full = run_tap(**setup)
@@ -124,9 +116,7 @@ def test_a_sliced_run_cut_anywhere_resumes_with_nothing_lost(
 def test_records_changed_during_a_sliced_run_end_at_their_newest_version(
     sandbox_factory: Factory,
 ) -> None:
-    sandbox = sandbox_factory(
-        counts={"customers": 3000, "sessions": 1, "events": 1, "campaigns": 1}
-    )
+    sandbox = customers_only(sandbox_factory, 3000)
     sandbox.set_latency(20)
     setup = only(sandbox, "customers", max_parallel_requests=8, page_size=50)
     seen = 0
@@ -198,9 +188,7 @@ def test_slices_share_the_rate_limit(sandbox_factory: Factory) -> None:
 def test_a_state_of_the_tap_without_slices_resumes_sliced_and_ends_as_before(
     sandbox_factory: Factory,
 ) -> None:
-    sandbox = sandbox_factory(
-        counts={"customers": 2500, "sessions": 1, "events": 1, "campaigns": 1}
-    )
+    sandbox = customers_only(sandbox_factory, 2500)
     records = sandbox.records("customers")
     bookmark = records[600]["updated_at"]
     old = {
@@ -237,9 +225,7 @@ def test_slices_in_a_state_that_cannot_be_resumed_are_refused_by_name(
 
 
 def test_a_new_field_met_by_any_slice_comes_after_one_schema(sandbox_factory: Factory) -> None:
-    sandbox = sandbox_factory(
-        counts={"customers": 2000, "sessions": 1, "events": 1, "campaigns": 1}
-    )
+    sandbox = customers_only(sandbox_factory, 2000)
     sandbox.set_latency(10)
     since = sandbox.records("customers")[1000]["updated_at"]
     sandbox.configure(
@@ -266,9 +252,7 @@ def test_a_new_field_met_by_any_slice_comes_after_one_schema(sandbox_factory: Fa
 
 
 def test_slices_share_one_token_that_is_renewed_when_revoked(sandbox_factory: Factory) -> None:
-    sandbox = sandbox_factory(
-        counts={"customers": 2000, "sessions": 1, "events": 1, "campaigns": 1}
-    )
+    sandbox = customers_only(sandbox_factory, 2000)
     # Often, for 8 at once; 3 times at most, so that no request or run of unused tokens can
     # reach the tap's limits (a request is rejected at most once per revocation) by chance.
     sandbox.add_fault({"kind": "revoke", "every": 20, "times": 3})
@@ -283,9 +267,7 @@ def test_slices_share_one_token_that_is_renewed_when_revoked(sandbox_factory: Fa
 
 
 def test_stream_maps_apply_to_every_slice(sandbox_factory: Factory) -> None:
-    sandbox = sandbox_factory(
-        counts={"customers": 1500, "sessions": 1, "events": 1, "campaigns": 1}
-    )
+    sandbox = customers_only(sandbox_factory, 1500)
     sandbox.set_latency(10)
     maps = {"customers": {"key_copy": "id"}}
     run = run_tap(
