@@ -28,11 +28,12 @@ def _header_number(response: requests.Response, name: str) -> float | None:
 class Throttle:
     """Holds every request back while the rate-limit window has no room, or a Retry-After runs."""
 
-    # The window's room is what the last answer said was left, less the requests sent since
+    # The window's room is what the answers said was left, less the requests sent since
     # and not answered yet: every stream and slice shares it, so none draws a 429. Those in
     # flight may have been counted in that answer already: once the room is spent and every
-    # request is answered, while the last answer said some was left, one request goes alone,
-    # and its answer says exactly what is left (else a window ends that many requests short).
+    # request is answered, while the least any answer said was left is some, one request goes
+    # alone, and its answer says exactly what is left (else a window ends that many requests
+    # short). Answers overtake each other: the least, not the last, is the latest count.
 
     def __init__(
         self,
@@ -48,7 +49,7 @@ class Throttle:
         self._room: float | None = None  # requests the window still allows; None: not known
         self._window_ends = 0.0
         self._in_flight = 0  # sent and not answered (a request that raised stays counted)
-        self._said_left: float = 0  # what the last answer said the window had left
+        self._said_left: float = 0  # the least the answers said the window had left
         self._alone = False  # the last request sent went out with none in flight
         self.met_limit = False  # the API's rate limit held a request back in this run
 
@@ -87,13 +88,13 @@ class Throttle:
             self._in_flight = max(self._in_flight - 1, 0)
             now = self._now()
             if remaining is not None and reset is not None:
-                room = remaining - self._in_flight  # those in flight take from it
+                room, said_left = remaining - self._in_flight, remaining  # in flight take from it
                 exact = self._alone and self._in_flight == 0  # none sent beside it
                 if self._room is None or now >= self._window_ends:
                     self._window_ends = now + min(max(reset, 0.0), MAX_RETRY_AFTER)
-                elif not exact:  # answers come back out of order: the least room is the latest
-                    room = min(room, self._room)
-                self._room, self._said_left = room, remaining
+                elif not exact:  # answers come back out of order: the least is the latest
+                    room, said_left = min(room, self._room), min(said_left, self._said_left)
+                self._room, self._said_left = room, said_left
                 # The requests in flight, at this answer's pace, would spend what the window
                 # has left before it resets: the limit bounds the run (slices would cost it).
                 took = response.elapsed.total_seconds()

@@ -92,6 +92,21 @@ def test_once_every_request_is_answered_one_goes_alone_to_learn_what_is_left() -
     assert clock.time == 1002.0
 
 
+def test_an_older_answer_that_comes_last_sends_none_alone_past_the_window() -> None:
+    clock = FakeClock()
+    throttle = Throttle(concurrency=4, now=clock.now, sleep=clock.sleep)
+    throttle.wait()
+    window = {"X-RateLimit-Reset": "2"}
+    throttle.observe(answer(HTTPStatus.OK, **window, **{"X-RateLimit-Remaining": "2"}))
+    throttle.wait()  # the API counts it: 1 left
+    throttle.wait()  # the API counts it: 0 left
+    # The second request's answer overtakes the first's: the window is spent.
+    throttle.observe(answer(HTTPStatus.OK, **window, **{"X-RateLimit-Remaining": "0"}))
+    throttle.observe(answer(HTTPStatus.OK, **window, **{"X-RateLimit-Remaining": "1"}))
+    throttle.wait()  # the least the answers said is what is left: wait for the reset
+    assert clock.time == 1002.0
+
+
 def test_a_429_pauses_every_stream(sandbox):
     retry_after = 1
     sandbox.add_fault(
