@@ -243,13 +243,13 @@ class ResourceStream(RESTStream[str | None]):
         def with_fresh_token(
             prepared: requests.PreparedRequest, context: Context | None
         ) -> requests.Response:
-            self.run.throttle.wait()
             waits = self.retry.wait_generator()
             next(waits)
             rejections = 0
             while True:
                 try:
-                    response = func(prepared, context)
+                    with self.run.throttle.turn():
+                        response = func(prepared, context)
                 except InvalidTokenError as rejected:
                     # Tokens can be revoked before expiry: a new one (the first stream to see
                     # the rejection fetches it for all), and the request repeated at once,

@@ -124,8 +124,8 @@ class TapAnalytics(Tap):
             ),
         )
         requests = int(self.config.get("max_parallel_requests") or 1)
-        throttle = Throttle(concurrency=max(int(self.config["max_parallel_streams"]), requests))
-        return RunContext(auth, throttle, self.writer, RequestSlots(requests, CpuMeter().busy))
+        slots = RequestSlots(requests, CpuMeter().busy)
+        return RunContext(auth, Throttle(), self.writer, slots)
 
     @property
     def writer(self) -> LockedWriter:
