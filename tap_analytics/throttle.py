@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 import typing as t
@@ -19,11 +20,12 @@ if t.TYPE_CHECKING:
 
 
 def _header_number(response: requests.Response, name: str) -> float | None:
-    """A numeric response header, or None."""
+    """A finite numeric response header, or None ("nan" parses, and would hold requests back)."""
     try:
-        return float(response.headers[name])
+        number = float(response.headers[name])
     except (KeyError, ValueError):
         return None
+    return number if math.isfinite(number) else None
 
 
 class Throttle:
@@ -106,7 +108,7 @@ class Throttle:
         limit = _header_number(response, "X-RateLimit-Limit")
         with self._lock:
             now = self._now()
-            if limit is not None:
+            if limit is not None and limit >= 1:  # a window that allows none is no window
                 self._limit = limit
             others = max(self._in_flight - 1, 0)  # sent beside this answer's request
             if remaining is not None and reset is not None:

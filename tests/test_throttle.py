@@ -8,6 +8,7 @@ import functools
 from http import HTTPStatus
 from unittest import mock
 
+import pytest
 import requests
 
 from tap_analytics.throttle import Throttle
@@ -171,6 +172,39 @@ def test_a_request_dropped_under_a_tight_limit_holds_no_stream_back(sandbox_fact
     run = run_cli(config, timeout=60)  # a request counted in flight for ever holds all back
     assert run.returncode == 0, run.stderr[-1000:]
     assert run.ids("customers") == [r["id"] for r in sandbox.records("customers")]
+
+
+@pytest.mark.parametrize(
+    ("headers", "goes_at"),
+    [
+        ({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "nan"}, 1000.0),
+        ({"X-RateLimit-Remaining": "nan", "X-RateLimit-Reset": "1"}, 1000.0),
+        (
+            {"X-RateLimit-Limit": "0", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1"},
+            1001.0,
+        ),
+        (
+            {"X-RateLimit-Limit": "nan", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1"},
+            1001.0,
+        ),
+    ],
+    ids=["reset-nan", "remaining-nan", "limit-0", "limit-nan"],
+)
+def test_rate_limit_headers_that_mean_nothing_hold_no_request_back_for_ever(
+    headers: dict[str, str], goes_at: float
+) -> None:
+    clock = FakeClock()
+
+    def sleep(seconds: float) -> None:
+        assert clock.time < 1060, "a request held back a minute by a header"
+        clock.sleep(seconds)
+
+    throttle = Throttle(now=clock.now, sleep=sleep)
+    throttle.wait()
+    answered(throttle, answer(HTTPStatus.OK, **headers))  # a count that means nothing is none
+    throttle.wait()
+    throttle.wait()
+    assert clock.time == goes_at
 
 
 def test_a_429_pauses_every_stream(sandbox):
