@@ -53,7 +53,7 @@ class Throttle:
         self._window_ends = 0.0
         self._window_over = False  # the window has ended, and no answer has told of the next
         self._limit: float | None = None  # what a window allows (X-RateLimit-Limit)
-        self._in_flight = 0  # sent, and neither answered nor failed
+        self._in_flight = 0  # sent by wait, not yet done (answered or failed)
         self._said_left: float = 0  # the least the answers said the window had left
         self._alone = False  # the last request sent went out with none in flight
         self.met_limit = False  # the API's rate limit held a request back in this run
